@@ -1,0 +1,43 @@
+"""The strategy seam: a heatmap batch in, `Prompts` (and, through the segmenter, masks) out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from torch import Tensor
+
+from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.segmenters.base import Prompts, Segmenter
+
+
+class PromptStrategy(ABC):
+    """Turns heatmaps (B, H, W) in [0, 1] into prompts; `segment` runs the segmenter on them.
+
+    name: label used in metric keys and tables (default: the class name).
+    cam: which CAM this strategy reads; None = the evaluation's default CAM.
+    """
+
+    #: True for oracles that read the ground-truth mask: reported as a ceiling, never a method.
+    uses_ground_truth: bool = False
+
+    def __init__(self, name: str | None = None, cam: CamSpec | None = None) -> None:
+        self.name = name or type(self).__name__
+        self.cam = cam
+
+    @abstractmethod
+    def prompts(self, heatmaps: Tensor, gt_masks: Tensor | None = None) -> Prompts:
+        """Prompts for each image of the batch, on the heatmaps' device."""
+
+    def segment(
+        self,
+        heatmaps: Tensor,
+        segmenter: Segmenter,
+        state: Any,
+        gt_masks: Tensor | None = None,
+    ) -> tuple[Prompts, Tensor, Tensor]:
+        """Prompts, masks (B, H, W) bool and scores (B,). Strategies that consult the segmenter
+        (several candidates on the shared `state`) override this; none may re-embed."""
+        prompts = self.prompts(heatmaps, gt_masks)
+        masks, scores = segmenter.predict(state, prompts)
+        return prompts, masks, scores

@@ -1,0 +1,130 @@
+"""The segmenter seam: `Prompts` in, masks out, with the expensive image embedding done once.
+
+A `Segmenter` splits its work in two so that one embedding serves many prompt sets:
+`embed(images) -> state` (per image, expensive: SAM's image encoder) and
+`predict(state, prompts) -> (masks, scores)` (cheap, any number of times per state).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+#: Label of a padding point: images with fewer points than the batch's N are padded with it.
+#: It is segment_anything's own convention for "not a point".
+PAD_LABEL = -1
+FOREGROUND = 1
+BACKGROUND = 0
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Prompts:
+    """Point (and optional box) prompts for a batch of images.
+
+    points: (B, N, 2) float, (x, y) pixel coordinates in the original image.
+    labels: (B, N) long, 1 = foreground, 0 = background, -1 = padding (ignored).
+    boxes:  optional (B, 4) float, x0, y0, x1, y1 in pixels.
+    """
+
+    points: Tensor
+    labels: Tensor
+    boxes: Tensor | None = None
+
+    def validate(self, height: int, width: int) -> None:
+        """Raise ValueError unless shapes, labels and coordinates fit an image of height x width."""
+        if self.points.ndim != 3 or self.points.shape[-1] != 2:
+            raise ValueError(f"Prompts.points must be (B, N, 2), got {tuple(self.points.shape)}")
+        if self.labels.shape != self.points.shape[:2]:
+            raise ValueError(
+                f"Prompts.labels must be (B, N) = {tuple(self.points.shape[:2])}, "
+                f"got {tuple(self.labels.shape)}"
+            )
+        bad = ~torch.isin(self.labels, self.labels.new_tensor([PAD_LABEL, BACKGROUND, FOREGROUND]))
+        if bad.any():
+            raise ValueError(
+                f"Prompts.labels must be 1 (foreground), 0 (background) or -1 (padding), "
+                f"got {sorted(set(self.labels[bad].tolist()))}"
+            )
+        real = self.labels != PAD_LABEL
+        xy = self.points[real]
+        outside = (xy[:, 0] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] < 0) | (xy[:, 1] > height - 1)
+        if outside.any():
+            raise ValueError(
+                f"Prompts.points outside the {width}x{height} image (x in [0, {width - 1}], "
+                f"y in [0, {height - 1}]): {xy[outside][:3].tolist()}"
+            )
+        if self.boxes is not None:
+            if self.boxes.shape != (self.points.shape[0], 4):
+                raise ValueError(
+                    f"Prompts.boxes must be (B, 4) = ({self.points.shape[0]}, 4), "
+                    f"got {tuple(self.boxes.shape)}"
+                )
+            x0, y0, x1, y1 = self.boxes.unbind(-1)
+            if ((x1 < x0) | (y1 < y0)).any():
+                raise ValueError("Prompts.boxes must be x0, y0, x1, y1 with x0 <= x1 and y0 <= y1")
+
+    @property
+    def batch_size(self) -> int:
+        return self.points.shape[0]
+
+    def to(self, device: torch.device | str) -> Prompts:
+        boxes = None if self.boxes is None else self.boxes.to(device)
+        return Prompts(self.points.to(device), self.labels.to(device), boxes)
+
+    def select(self, index: int) -> Prompts:
+        """The prompts of image `index`, padding points dropped, as a batch of one."""
+        keep = self.labels[index] != PAD_LABEL
+        boxes = None if self.boxes is None else self.boxes[index : index + 1]
+        return Prompts(self.points[index, keep][None], self.labels[index, keep][None], boxes)
+
+    @staticmethod
+    def from_lists(
+        points: list[Tensor], labels: list[Tensor], boxes: Tensor | None = None
+    ) -> Prompts:
+        """Stack per-image (n_i, 2) points and (n_i,) labels, padding to the longest with -1."""
+        n = max((p.shape[0] for p in points), default=0)
+        batch = len(points)
+        device = points[0].device if points else None
+        out_points = torch.zeros(batch, n, 2, device=device)
+        out_labels = torch.full((batch, n), PAD_LABEL, dtype=torch.long, device=device)
+        for i, (p, lab) in enumerate(zip(points, labels, strict=True)):
+            out_points[i, : p.shape[0]] = p.float()
+            out_labels[i, : lab.shape[0]] = lab.long()
+        return Prompts(out_points, out_labels, boxes)
+
+
+def denormalize_to_uint8(
+    images: Tensor,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+) -> Tensor:
+    """Undo ImageNet normalisation: float (B, 3, H, W) -> uint8 RGB (B, 3, H, W), same device."""
+    m = images.new_tensor(mean).view(1, 3, 1, 1)
+    s = images.new_tensor(std).view(1, 3, 1, 1)
+    return (images * s + m).mul(255).round().clamp(0, 255).to(torch.uint8)
+
+
+class Segmenter(ABC):
+    """A promptable segmenter. Subclasses keep their init arguments plain for YAML."""
+
+    #: Short name used in metric keys, e.g. ``eval/{name}/{strategy}/iou``.
+    name: str = "segmenter"
+
+    @abstractmethod
+    def embed(self, images: Tensor) -> Any:
+        """Per-image expensive work for uint8 RGB images (B, 3, H, W); returns an opaque state."""
+
+    @abstractmethod
+    def predict(self, state: Any, prompts: Prompts) -> tuple[Tensor, Tensor]:
+        """Masks (B, H, W) bool at the original size and scores (B,) for `prompts` on `state`."""
+
+    def to(self, device: torch.device | str) -> Segmenter:
+        """Move any model weights to `device` (no-op for weight-free segmenters)."""
+        return self
