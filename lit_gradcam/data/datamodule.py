@@ -1,0 +1,95 @@
+"""ShapesDataModule: generates the shapes dataset once (or reads a given folder) and loads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from lit_gradcam.data import CLASSES
+from lit_gradcam.data.dataset import DatasetError, ShapesFolder
+from lit_gradcam.data.generate import MARKER, generate_dataset
+
+#: Which splits each Lightning stage reads.
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+
+
+class ShapesDataModule(LightningDataModule):
+    """The shapes dataset in the homework layout under `root`.
+
+    Args:
+        root: dataset folder; generated there if absent (and `generate`), else read as is,
+            e.g. the course's extracted `synthetic_shapes/`.
+        batch_size: training batch size. eval_batch_size: validation/test batch size.
+        num_workers: loader worker processes (0 = load in the main process).
+        train_size, val_size, test_size, seed, background: generator arguments
+            (`background`: "natural" offline, or "cifar10").
+        generate: if False, `root` must already hold a dataset; nothing is generated.
+    """
+
+    def __init__(
+        self,
+        root: str = "data/shapes",
+        batch_size: int = 128,
+        eval_batch_size: int = 100,
+        num_workers: int = 0,
+        train_size: int = 3500,
+        val_size: int = 1000,
+        test_size: int = 500,
+        seed: int = 0,
+        background: str = "natural",
+        generate: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.splits: dict[str, ShapesFolder] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(CLASSES)
+
+    def prepare_data(self) -> None:
+        """Generate the dataset if `root` is absent; leave any existing foreign folder alone."""
+        hp = self.hparams
+        if not hp.generate:
+            if not self.root.is_dir():
+                raise DatasetError(
+                    f"dataset folder {self.root} does not exist and generate is false: point "
+                    "root at an extracted homework folder (e.g. synthetic_shapes/) or set "
+                    "generate: true"
+                )
+            return
+        if self.root.is_dir() and any(self.root.iterdir()) and not (self.root / MARKER).exists():
+            return  # a dataset this generator did not make: read as is
+        sizes = {"train": hp.train_size, "val": hp.val_size, "test": hp.test_size}
+        generate_dataset(self.root, sizes, hp.seed, hp.background)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read (and validate) the splits `stage` needs; all three if stage is None."""
+        wanted = ("train", "val", "test") if stage is None else STAGE_SPLITS.get(stage, ())
+        for split in wanted:
+            if split not in self.splits:
+                self.splits[split] = ShapesFolder(self.root, split)
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.hparams.seed)
+        return self._loader("train", self.hparams.batch_size, shuffle=True, generator=generator)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.hparams.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.hparams.eval_batch_size)
+
+    def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            self.splits[split],
+            batch_size=batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            **kwargs,
+        )

@@ -1,0 +1,234 @@
+"""Deterministic generator of the homework's shapes dataset, written in the homework's layout.
+
+Each 48x64 RGB image holds one hard-edged shape (circle, square, triangle, star, diamond) about
+13-19 px across, in one flat random colour, translucent a third of the time, over a blurry
+natural background; the shape may touch or cross the border (its mask is clipped). Output:
+
+    ROOT/images/{split}/{stem}.png   RGB
+    ROOT/masks/{split}/{stem}.png    single channel, 0 / 255
+    ROOT/labels/{split}/{stem}.txt   class name, e.g. "star"
+    ROOT/dataset.json                the generator's arguments, written last
+
+Every image draws from its own RNG keyed by (seed, split, index), so one seed gives
+byte-identical files and resizing one split leaves the others untouched. The dataset is built
+in a temporary folder beside ROOT and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import uuid
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from lit_gradcam.data import CLASSES
+from lit_gradcam.data.backgrounds import (
+    BACKGROUNDS,
+    HEIGHT,
+    WIDTH,
+    BackgroundSource,
+    make_background_source,
+)
+
+DEFAULT_SPLIT_SIZES = {"train": 3500, "val": 1000, "test": 500}
+#: Written last into a generated dataset: its presence means "complete", its content says how.
+MARKER = "dataset.json"
+FORMAT_VERSION = 1
+SIZE_RANGE = (13.0, 19.0)
+TRANSLUCENT_FRACTION = 1 / 3
+ALPHA_RANGE = (0.5, 0.8)
+#: How far (as a fraction of the shape's extent) the centre may come to the border: below 0.5
+#: the shape is cut, at most by 0.5 - BORDER_MARGIN of its extent on each side.
+BORDER_MARGIN = 0.3
+
+_ys, _xs = np.mgrid[0:HEIGHT, 0:WIDTH]
+#: Pixel centres, the points a hard-edged raster tests against each shape.
+_PX, _PY = _xs + 0.5, _ys + 0.5
+
+
+def _in_polygon(vertices: np.ndarray) -> np.ndarray:
+    """Boolean (H, W) raster of pixel centres inside a polygon (even-odd rule, no antialiasing)."""
+    inside = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, -1, axis=0), strict=True):
+        if y1 == y2:
+            continue  # a horizontal edge is never crossed by a horizontal ray
+        crosses = (y1 > _PY) != (y2 > _PY)
+        x_cross = x1 + (_PY - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (_PX < x_cross)
+    return inside
+
+
+def shape_mask(
+    name: str, cx: float, cy: float, size: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Hard-edged (H, W) bool mask of shape `name` centred at (cx, cy), `size` px across."""
+    half = size / 2
+    if name == "circle":
+        return (_PX - cx) ** 2 + (_PY - cy) ** 2 <= half**2
+    if name == "square":
+        return (np.abs(_PX - cx) <= half) & (np.abs(_PY - cy) <= half)
+    if name == "diamond":
+        return np.abs(_PX - cx) + np.abs(_PY - cy) <= half
+    if name == "triangle":
+        half_height = half * rng.uniform(0.8, 1.0)  # equilateral is 0.87
+        top, bottom = cy - half_height, cy + half_height
+        return _in_polygon(np.array([[cx, top], [cx + half, bottom], [cx - half, bottom]]))
+    if name == "star":
+        radii = np.tile([half, half * rng.uniform(0.38, 0.5)], 5)
+        angles = -np.pi / 2 + np.arange(10) * np.pi / 5  # first point straight up
+        return _in_polygon(np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1))
+    raise ValueError(f"unknown shape {name!r}; choose one of {CLASSES}")
+
+
+def _split_key(split: str) -> int:
+    return zlib.crc32(split.encode())
+
+
+def class_of(seed: int, split: str, index: int) -> str:
+    """Class of image `index`: each block of 5 consecutive images is a permutation of CLASSES,
+    so every split is balanced and a split's prefix does not depend on its size."""
+    block_rng = np.random.default_rng([seed, _split_key(split), 1, index // len(CLASSES)])
+    return CLASSES[block_rng.permutation(len(CLASSES))[index % len(CLASSES)]]
+
+
+def draw_sample(
+    background: BackgroundSource, seed: int, split: str, index: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Image (H, W, 3) uint8, mask (H, W) bool and class name of image `index` of `split`."""
+    label = class_of(seed, split, index)
+    rng = np.random.default_rng([seed, _split_key(split), 0, index])
+    image = background.sample(rng)
+    size = rng.uniform(*SIZE_RANGE)
+    margin = BORDER_MARGIN * size
+    cx, cy = rng.uniform(margin, WIDTH - margin), rng.uniform(margin, HEIGHT - margin)
+    mask = shape_mask(label, cx, cy, size, rng)
+    colour = rng.integers(0, 256, size=3)
+    alpha = rng.uniform(*ALPHA_RANGE) if rng.random() < TRANSLUCENT_FRACTION else 1.0
+    blended = alpha * colour + (1 - alpha) * image[mask]
+    image = image.copy()
+    image[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return image, mask, label
+
+
+def write_sample(
+    root: Path, split: str, stem: str, image: np.ndarray, mask: np.ndarray, label: str
+) -> None:
+    """Write one sample's image, 0/255 mask and label file in the homework layout."""
+    Image.fromarray(image).save(root / "images" / split / f"{stem}.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / split / f"{stem}.png")
+    (root / "labels" / split / f"{stem}.txt").write_text(label + "\n")
+
+
+def _recipe(split_sizes: dict[str, int], seed: int, background: str) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "seed": seed,
+        "split_sizes": split_sizes,
+        "background": background,
+    }
+
+
+def _check_existing(root: Path, recipe: dict) -> None:
+    """Accept an existing `root` only if this generator made it with the same arguments."""
+    marker = root / MARKER
+    if not marker.is_file():
+        raise FileExistsError(
+            f"{root} exists but is not a complete generated dataset (no {MARKER}); refusing to "
+            "overwrite it. Delete it, pick another root, or read it with ShapesFolder."
+        )
+    found = json.loads(marker.read_text())
+    if found != recipe:
+        raise FileExistsError(
+            f"{root} holds a dataset generated with {found}, not the requested {recipe}. "
+            "Delete it or pick another root to generate a new one."
+        )
+
+
+def generate_dataset(
+    root: str | Path,
+    split_sizes: dict[str, int] | None = None,
+    seed: int = 0,
+    background: str = "natural",
+    progress: bool = True,
+) -> Path:
+    """Generate the shapes dataset at `root` (atomically) and return its path.
+
+    If `root` already holds a dataset generated with the same arguments, nothing is done.
+    CIFAR-10 backgrounds are read from (or downloaded to) `root`'s sibling folder `cifar10/`.
+    """
+    root = Path(root)
+    split_sizes = dict(DEFAULT_SPLIT_SIZES if split_sizes is None else split_sizes)
+    if seed < 0 or any(n < 0 for n in split_sizes.values()):
+        raise ValueError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"unknown background {background!r}; choose one of {BACKGROUNDS}")
+    recipe = _recipe(split_sizes, seed, background)
+    if root.exists() and any(root.iterdir()):
+        _check_existing(root, recipe)
+        return root
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    source = make_background_source(background, root.parent / "cifar10")
+    tmp = root.parent / f".{root.name}.partial-{uuid.uuid4().hex}"
+    tmp.mkdir()  # unlike mkdtemp, keeps the umask's permissions for the final folder
+    try:
+        _fill(tmp, split_sizes, seed, source, progress)
+        (tmp / MARKER).write_text(json.dumps(recipe, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        if root.exists():
+            root.rmdir()  # empty (checked above): rename() cannot replace it on every OS
+        tmp.rename(root)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if (root / MARKER).is_file():  # another process finished the same dataset first
+            _check_existing(root, recipe)
+            return root
+        raise
+    return root
+
+
+def _fill(
+    tmp: Path, split_sizes: dict[str, int], seed: int, source: BackgroundSource, progress: bool
+) -> None:
+    """Write every sample of every split into `tmp`."""
+    for split in split_sizes:
+        for kind in ("images", "masks", "labels"):
+            (tmp / kind / split).mkdir(parents=True)
+    total = sum(split_sizes.values())
+    with tqdm(total=total, desc="Generating shapes", disable=not progress) as bar:
+        for split, count in split_sizes.items():
+            digits = max(5, len(str(count - 1)))
+            for index in range(count):
+                image, mask, label = draw_sample(source, seed, split, index)
+                write_sample(tmp, split, f"{index:0{digits}d}", image, mask, label)
+                bar.update()
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """`python -m lit_gradcam.data.generate --root data/shapes --seed 0 ...`"""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default="data/shapes", help="output folder")
+    parser.add_argument("--seed", type=int, default=0)
+    for split, count in DEFAULT_SPLIT_SIZES.items():
+        parser.add_argument(f"--{split}", type=int, default=count, help=f"{split} images")
+    parser.add_argument("--background", choices=BACKGROUNDS, default="natural")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    sizes = {split: getattr(args, split) for split in DEFAULT_SPLIT_SIZES}
+    root = generate_dataset(args.root, sizes, args.seed, args.background, not args.no_progress)
+    print(root)
+    return root
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""ShapesDataModule: generate once, read the splits a stage needs, seeded loaders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_gradcam.data import CLASSES, ShapesDataModule
+from lit_gradcam.data import generate as gen
+from lit_gradcam.data.dataset import DatasetError
+
+SIZES = {"train_size": 15, "val_size": 10, "test_size": 5}
+
+
+def test_prepare_and_setup_on_a_tiny_dataset(tmp_path: Path):
+    dm = ShapesDataModule(str(tmp_path / "shapes"), batch_size=4, eval_batch_size=6, **SIZES)
+    assert dm.num_classes == len(CLASSES) == 5
+    dm.prepare_data()
+    assert (tmp_path / "shapes" / gen.MARKER).is_file()
+    dm.setup("fit")
+    assert sorted(dm.splits) == ["train", "val"]
+    assert (len(dm.splits["train"]), len(dm.splits["val"])) == (15, 10)
+    images, labels, masks = next(iter(dm.train_dataloader()))
+    assert images.shape == (4, 3, 48, 64) and labels.shape == (4,) and masks.shape == (4, 48, 64)
+    assert labels.dtype == torch.int64 and masks.dtype == torch.bool
+    assert sum(len(b[1]) for b in dm.train_dataloader()) == 15  # drop_last is off
+    assert next(iter(dm.val_dataloader()))[0].shape[0] == 6
+    dm.setup("test")
+    assert len(dm.splits["test"]) == 5 and len(dm.test_dataloader()) == 1
+
+
+def test_train_order_is_shuffled_and_seeded(tmp_path: Path):
+    def in_order_and_first_batch() -> tuple[list[int], list[int]]:
+        dm = ShapesDataModule(str(tmp_path / "shapes"), batch_size=15, **SIZES)
+        dm.prepare_data()
+        dm.setup("fit")
+        return dm.splits["train"].labels, next(iter(dm.train_dataloader()))[1].tolist()
+
+    in_order, first = in_order_and_first_batch()
+    assert in_order_and_first_batch()[1] == first
+    assert first != in_order and sorted(first) == sorted(in_order)
+
+
+def test_prepare_data_generates_only_once(tmp_path: Path, monkeypatch):
+    dm = ShapesDataModule(str(tmp_path / "shapes"), **SIZES)
+    dm.prepare_data()
+    monkeypatch.setattr(gen, "write_sample", lambda *a: pytest.fail("regenerated"))
+    dm.prepare_data()
+    changed = ShapesDataModule(str(tmp_path / "shapes"), **{**SIZES, "train_size": 30})
+    with pytest.raises(FileExistsError, match="generated with"):
+        changed.prepare_data()
+
+
+def test_existing_foreign_folder_is_read_as_is(tmp_path: Path, tiny_root: Path):
+    homework = Path(shutil.copytree(tiny_root, tmp_path / "synthetic_shapes"))
+    (homework / gen.MARKER).unlink()
+    for generate in (False, True):
+        dm = ShapesDataModule(str(homework), generate=generate, train_size=999)
+        dm.prepare_data()
+        dm.setup("fit")
+        assert len(dm.splits["train"]) == 20
+    assert not (homework / gen.MARKER).exists()
+
+
+def test_missing_folder_without_generation_is_a_clear_error(tmp_path: Path):
+    dm = ShapesDataModule(str(tmp_path / "synthetic_shapes"), generate=False)
+    with pytest.raises(DatasetError, match="does not exist and generate is false"):
+        dm.prepare_data()
+    with pytest.raises(DatasetError, match="does not exist"):
+        dm.setup("test")
+    assert not (tmp_path / "synthetic_shapes").exists()
+
+
+def test_workers_are_persistent_when_used(tiny_root: Path):
+    dm = ShapesDataModule(str(tiny_root), num_workers=2, generate=False)
+    dm.setup("validate")
+    assert list(dm.splits) == ["val"]
+    loader = dm.val_dataloader()
+    assert loader.num_workers == 2 and loader.persistent_workers

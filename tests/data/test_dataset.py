@@ -1,0 +1,153 @@
+"""ShapesFolder: reading the homework layout, and one clear error per kind of broken folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lit_gradcam.data import CLASSES
+from lit_gradcam.data.dataset import DatasetError, ShapesFolder
+from lit_gradcam.segmenters.base import IMAGENET_MEAN, IMAGENET_STD
+
+H, W = 48, 64
+
+
+def _write(root: Path, split: str, stem: str, image: Image.Image, mask: Image.Image, label: str):
+    for kind in ("images", "masks", "labels"):
+        (root / kind / split).mkdir(parents=True, exist_ok=True)
+    image.save(root / "images" / split / f"{stem}.png")
+    mask.save(root / "masks" / split / f"{stem}.png")
+    (root / "labels" / split / f"{stem}.txt").write_text(label)
+
+
+def test_generated_split_reads_back_with_types_and_shapes(tiny_root: Path):
+    data = ShapesFolder(tiny_root, "train")
+    assert len(data) == 20 and data.classes == CLASSES
+    assert data.stems == sorted(data.stems) and data.image_paths[0].name == "00000.png"
+    image, label, mask = data[3]
+    assert image.shape == (3, H, W) and image.dtype == torch.float32
+    assert label.dtype == torch.int64 and label.ndim == 0
+    expected = (tiny_root / "labels" / "train" / "00003.txt").read_text().strip()
+    assert CLASSES[label] == expected
+    assert mask.shape == (H, W) and mask.dtype == torch.bool
+    on_disk = np.asarray(Image.open(tiny_root / "masks" / "train" / "00003.png")) > 0
+    assert (mask.numpy() == on_disk).all()
+
+
+def test_hand_made_homework_folder_with_odd_formats(tmp_path: Path):
+    """Arbitrary stems, RGBA / palette / grey images, 0/1, RGB and 0/255 masks."""
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 255, 128, 0, 200
+    mask01 = np.zeros((H, W), np.uint8)
+    mask01[10:20, 5:15] = 1
+    _write(tmp_path, "test", "cat_7", Image.fromarray(rgba), Image.fromarray(mask01), "Star\n")
+    palette = Image.fromarray(np.full((H, W), 3, np.uint8))
+    palette.putpalette([0, 0, 0] * 3 + [10, 20, 30] + [0, 0, 0] * 252)
+    rgb_mask = np.zeros((H, W, 3), np.uint8)
+    rgb_mask[0, 0, 2] = 9  # a colour mask: any channel > 0 counts
+    assert palette.mode == "P"
+    _write(tmp_path, "test", "a-1", palette, Image.fromarray(rgb_mask), "circle")
+    grey = Image.fromarray(np.full((H, W), 77, np.uint8))
+    _write(tmp_path, "test", "z", grey, Image.fromarray(mask01 * 255), " diamond ")
+
+    data = ShapesFolder(tmp_path, "test")
+    assert data.stems == ["a-1", "cat_7", "z"]
+    labels = [int(data[i][1]) for i in range(3)]
+    assert labels == [CLASSES.index("circle"), CLASSES.index("star"), CLASSES.index("diamond")]
+
+    image, _, mask = data[1]  # the RGBA one: alpha dropped, ImageNet-normalised
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    expected = (torch.tensor([255, 128, 0]) / 255 - mean) / std
+    assert torch.allclose(image[:, 5, 7], expected, atol=1e-6)
+    assert torch.allclose(image.mean((1, 2)), expected, atol=1e-6)
+    assert mask.sum() == 100 and mask[10:20, 5:15].all()
+
+    image, _, mask = data[0]  # palette image, RGB mask
+    assert torch.allclose(image[:, 0, 0], (torch.tensor([10, 20, 30]) / 255 - mean) / std)
+    assert mask.sum() == 1 and mask[0, 0]
+
+    raw, _, _ = ShapesFolder(tmp_path, "test", normalize=False)[2]  # grey, unnormalised
+    assert torch.allclose(raw, torch.full((3, H, W), 77 / 255))
+
+
+def test_missing_root_names_it(tmp_path: Path):
+    with pytest.raises(DatasetError, match=f"{tmp_path / 'nowhere'} does not exist"):
+        ShapesFolder(tmp_path / "nowhere", "train")
+
+
+def test_missing_split_folder_names_it(tiny_copy: Path):
+    shutil.rmtree(tiny_copy / "masks" / "val")
+    with pytest.raises(DatasetError) as error:
+        ShapesFolder(tiny_copy, "val")
+    assert str(tiny_copy / "masks" / "val") in str(error.value)
+    assert str(tiny_copy / "images" / "val") not in str(error.value)
+    with pytest.raises(DatasetError, match="missing folder"):
+        ShapesFolder(tiny_copy, "holdout")
+
+
+def test_mismatched_stems_name_the_missing_ones(tiny_copy: Path):
+    (tiny_copy / "labels" / "train" / "00004.txt").unlink()
+    (tiny_copy / "masks" / "train" / "00011.png").rename(tiny_copy / "masks" / "train" / "x.png")
+    with pytest.raises(DatasetError) as error:
+        ShapesFolder(tiny_copy, "train")
+    message = str(error.value)
+    assert "do not match" in message
+    assert "00004" in message and str(tiny_copy / "labels" / "train") in message
+    assert "00011" in message and str(tiny_copy / "masks" / "train") in message
+    assert "x" in message and str(tiny_copy / "images" / "train") in message
+
+
+def test_unknown_class_names_the_file_and_the_valid_classes(tiny_copy: Path):
+    bad = tiny_copy / "labels" / "test" / "00006.txt"
+    bad.write_text("hexagon\n")
+    with pytest.raises(DatasetError) as error:
+        ShapesFolder(tiny_copy, "test")
+    assert str(bad) in str(error.value) and "hexagon" in str(error.value)
+    assert all(name in str(error.value) for name in CLASSES)
+
+
+@pytest.mark.parametrize("kind", ["images", "masks"])
+def test_truncated_png_names_the_file(tiny_copy: Path, kind: str):
+    bad = tiny_copy / kind / "val" / "00002.png"
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match="unreadable or truncated") as error:
+        ShapesFolder(tiny_copy, "val")
+    assert str(bad) in str(error.value)
+
+
+def test_non_png_bytes_name_the_file(tiny_copy: Path):
+    bad = tiny_copy / "images" / "val" / "00005.png"
+    bad.write_text("not an image")
+    with pytest.raises(DatasetError, match="unreadable or truncated") as error:
+        ShapesFolder(tiny_copy, "val")
+    assert str(bad) in str(error.value)
+
+
+def test_mask_of_wrong_size_names_it(tiny_copy: Path):
+    bad = tiny_copy / "masks" / "test" / "00009.png"
+    Image.new("L", (32, 32)).save(bad)
+    with pytest.raises(DatasetError, match="32x32") as error:
+        ShapesFolder(tiny_copy, "test")
+    assert str(bad) in str(error.value) and "64x48" in str(error.value)
+
+
+def test_images_of_different_sizes_in_one_split_are_named(tiny_copy: Path):
+    image, mask = Image.new("RGB", (40, 30)), Image.new("L", (40, 30))
+    _write(tiny_copy, "test", "odd", image, mask, "square")
+    with pytest.raises(DatasetError, match="all images of a split must match") as error:
+        ShapesFolder(tiny_copy, "test")
+    assert str(tiny_copy / "images" / "test" / "odd.png") in str(error.value)
+
+
+def test_empty_split_is_an_error(tmp_path: Path):
+    for kind in ("images", "masks", "labels"):
+        (tmp_path / kind / "train").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="is empty") as error:
+        ShapesFolder(tmp_path, "train")
+    assert str(tmp_path / "images" / "train") in str(error.value)
