@@ -1,0 +1,201 @@
+"""Official SAM checkpoints: where they live, how to fetch them safely, how to load them.
+
+`resolve_checkpoint` turns a model type (and an optional explicit path) into a local file:
+an explicit path is used as is; otherwise the cache is searched and, failing that, the official
+file is downloaded into a temporary file next to its final place, checked against its sha256 and
+only then renamed into place, so an interrupted or corrupted download never looks like a
+checkpoint. `load_sam` builds the architecture and loads the weights with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from segment_anything import sam_model_registry
+from segment_anything.modeling import Sam
+from tqdm.auto import tqdm
+
+#: Environment variable naming the checkpoint cache directory.
+CACHE_ENV = "LIT_GRADCAM_CACHE"
+_CHUNK = 1 << 20
+_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Where an official checkpoint is published and the sha256 of its bytes."""
+
+    url: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything"
+
+#: The official SAM checkpoints by `sam_model_registry` key.
+SAM_CHECKPOINTS: dict[str, CheckpointSpec] = {
+    "vit_b": CheckpointSpec(
+        f"{_BASE_URL}/sam_vit_b_01ec64.pth",
+        "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+    ),
+    "vit_l": CheckpointSpec(
+        f"{_BASE_URL}/sam_vit_l_0b3195.pth",
+        "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+    ),
+    "vit_h": CheckpointSpec(
+        f"{_BASE_URL}/sam_vit_h_4b8939.pth",
+        "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+    ),
+}
+
+#: Image-encoder embedding width of each official architecture, to name a mismatched file.
+_EMBED_DIM_TO_TYPE = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
+_PATCH_KEY = "image_encoder.patch_embed.proj.weight"
+
+
+class CheckpointDownloadError(RuntimeError):
+    """A checkpoint could not be downloaded or failed verification; says where to put it."""
+
+
+class CheckpointArchitectureError(RuntimeError):
+    """A checkpoint file does not hold the weights of the requested architecture."""
+
+
+def default_cache_dir() -> Path:
+    """`$LIT_GRADCAM_CACHE` if set, else torch hub's `checkpoints/` directory."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def resolve_checkpoint(
+    model_type: str,
+    checkpoint: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    registry: Mapping[str, CheckpointSpec] = SAM_CHECKPOINTS,
+    progress: bool = True,
+) -> Path:
+    """Local path of the checkpoint for `model_type`: `checkpoint` if given, else the cached
+    official file, downloading and verifying it first if it is not cached yet."""
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"SAM checkpoint for {model_type!r} not found: {path}")
+        return path
+    if model_type not in registry:
+        raise ValueError(
+            f"no official checkpoint for model_type {model_type!r}; "
+            f"known: {sorted(registry)} (or pass checkpoint=<path>)"
+        )
+    spec = registry[model_type]
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = directory / spec.filename
+    if not target.is_file():
+        download(spec, target, progress=progress)
+    return target
+
+
+def download(spec: CheckpointSpec, target: Path, progress: bool = True) -> None:
+    """Fetch `spec.url` to `target` via a verified temporary file in the same directory."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _fetch(spec.url, out, target, progress)
+        if digest != spec.sha256:
+            raise CheckpointDownloadError(
+                f"sha256 mismatch for {spec.url}: expected {spec.sha256}, got {digest}; "
+                f"the download was deleted. {_manual_hint(spec.url, target)}"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fetch(url: str, out, target: Path, progress: bool) -> str:
+    """Stream `url` into the open file `out`; the sha256 hex digest of what was received."""
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length is not None else None
+            with tqdm(
+                total=expected,
+                unit="B",
+                unit_scale=True,
+                desc=target.name,
+                disable=not progress,
+            ) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        raise CheckpointDownloadError(
+            f"could not download {url}: {err}. {_manual_hint(url, target)}"
+        ) from err
+    if expected is not None and received != expected:
+        raise CheckpointDownloadError(
+            f"truncated download of {url}: received {received} of {expected} bytes; "
+            f"the partial file was deleted. {_manual_hint(url, target)}"
+        )
+    return digest.hexdigest()
+
+
+def _manual_hint(url: str, target: Path) -> str:
+    return f"To install it by hand, download {url} and save it as {target}"
+
+
+def load_sam(
+    model_type: str,
+    checkpoint_path: str | os.PathLike[str],
+    registry: Mapping[str, Callable[..., Sam]] = sam_model_registry,
+) -> Sam:
+    """Build `registry[model_type]` and load the state dict at `checkpoint_path` (weights only).
+
+    Raises CheckpointArchitectureError naming the file and both architectures when the file
+    holds another model's weights.
+    """
+    if model_type not in registry:
+        raise ValueError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
+    path = Path(checkpoint_path)
+    sam = registry[model_type]()
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointArchitectureError(
+            f"{path} is not a loadable SAM state dict for {model_type!r}: {err}"
+        ) from err
+    try:
+        sam.load_state_dict(state_dict)
+    except RuntimeError as err:
+        guess = guess_model_type(state_dict)
+        looks = f"it looks like a {guess!r} checkpoint" if guess else "its architecture is unknown"
+        raise CheckpointArchitectureError(
+            f"{path} does not match SAM model_type {model_type!r} ({looks}): {err}"
+        ) from err
+    return sam.eval()
+
+
+def guess_model_type(state_dict: object) -> str | None:
+    """The official model type whose image-encoder width matches `state_dict`, if any."""
+    if not isinstance(state_dict, Mapping):
+        return None
+    weight = state_dict.get(_PATCH_KEY)
+    if not isinstance(weight, torch.Tensor):
+        return None
+    return _EMBED_DIM_TO_TYPE.get(weight.shape[0])

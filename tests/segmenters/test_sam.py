@@ -1,0 +1,197 @@
+"""SamSegmenter equals SamPredictor mask for mask, embeds once, and loads lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from segment_anything import SamPredictor, sam_model_registry
+from segment_anything.modeling import Sam
+
+from lit_gradcam.segmenters.base import Prompts
+from lit_gradcam.segmenters.checkpoints import CheckpointArchitectureError
+from lit_gradcam.segmenters.sam import SamSegmenter
+
+
+def _images(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """Smooth random uint8 images (upsampled noise) so the encoder sees some structure."""
+    generator = torch.Generator().manual_seed(seed)
+    small = torch.rand(batch, 3, max(height // 8, 1), max(width // 8, 1), generator=generator)
+    big = torch.nn.functional.interpolate(small, (height, width), mode="bilinear")
+    return (big * 255).round().to(torch.uint8)
+
+
+def _reference(
+    sam: Sam, image: torch.Tensor, prompts: Prompts, multimask: bool
+) -> tuple[np.ndarray, float]:
+    """SamPredictor's logits at the original size and predicted IoU of its best mask."""
+    predictor = SamPredictor(sam)
+    predictor.set_image(image.permute(1, 2, 0).numpy())
+    has_points = prompts.points.shape[1] > 0
+    logits, iou, _ = predictor.predict(
+        point_coords=prompts.points[0].numpy() if has_points else None,
+        point_labels=prompts.labels[0].numpy() if has_points else None,
+        box=None if prompts.boxes is None else prompts.boxes[0].numpy(),
+        multimask_output=multimask,
+        return_logits=True,
+    )
+    best = int(iou.argmax())
+    return logits[best], float(iou[best])
+
+
+def _assert_matches_predictor(
+    segmenter: SamSegmenter,
+    images: torch.Tensor,
+    prompts: Prompts,
+    multimask: list[bool],
+    reference: Sam | None = None,
+) -> list[float]:
+    """Compare logits (tolerance), masks (exactly) and scores with SamPredictor on `reference`
+    (default: the segmenter's own model); the reference masks' foreground fractions."""
+    reference = segmenter.model if reference is None else reference
+    state = segmenter.embed(images)
+    logits, scores = segmenter.predict_logits(state, prompts)
+    masks, mask_scores = segmenter.predict(state, prompts)
+    assert masks.shape == images.shape[:1] + images.shape[2:] and masks.dtype == torch.bool
+    assert torch.equal(scores, mask_scores)
+    fractions = []
+    for index in range(images.shape[0]):
+        ref_logits, ref_iou = _reference(
+            reference, images[index], prompts.select(index), multimask[index]
+        )
+        np.testing.assert_allclose(logits[index].numpy(), ref_logits, rtol=0, atol=1e-5)
+        assert np.array_equal(masks[index].numpy(), ref_logits > 0)
+        assert scores[index].item() == pytest.approx(ref_iou, abs=1e-6)
+        fractions.append(float((ref_logits > 0).mean()))
+    return fractions
+
+
+def _tensor(values) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float)
+
+
+CASES = {
+    "one foreground point": (
+        Prompts(_tensor([[[10, 20]], [[40, 5]], [[63, 47]]]), torch.ones(3, 1, dtype=torch.long)),
+        [True, True, True],
+    ),
+    "foreground and background": (
+        Prompts(_tensor([[[10, 20], [50, 30]]] * 3), torch.tensor([[1, 0], [0, 1], [1, 1]])),
+        [False, False, False],
+    ),
+    "box": (
+        Prompts(
+            torch.zeros(3, 0, 2),
+            torch.zeros(3, 0, dtype=torch.long),
+            _tensor([[5, 5, 30, 40], [0, 0, 63, 47], [20, 10, 21, 12]]),
+        ),
+        [False, False, False],
+    ),
+    "padded points and a box": (
+        Prompts.from_lists(
+            [_tensor([[12, 8]]), _tensor([[1, 1], [30, 30], [60, 2]]), _tensor([[33, 20]])],
+            [torch.tensor([1]), torch.tensor([0, 1, 0]), torch.tensor([0])],
+            _tensor([[2, 3, 40, 44], [10, 10, 50, 40], [0, 0, 63, 47]]),
+        ),
+        [False, False, False],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tiny_sam_matches_predictor(tiny_sam: Sam, case: str) -> None:
+    prompts, multimask = CASES[case]
+    segmenter = SamSegmenter.from_model(tiny_sam, encode_batch_size=2)
+    fractions = _assert_matches_predictor(segmenter, _images(3, 48, 64), prompts, multimask)
+    assert any(0 < fraction < 1 for fraction in fractions), "only trivial masks compared"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("always", True), ("never", False)])
+def test_multimask_modes(tiny_sam: Sam, mode: str, expected: bool) -> None:
+    prompts = Prompts(_tensor([[[3, 4]], [[20, 30]]]), torch.tensor([[1], [0]]))
+    segmenter = SamSegmenter.from_model(tiny_sam, multimask=mode)
+    _assert_matches_predictor(segmenter, _images(2, 37, 50, seed=3), prompts, [expected] * 2)
+
+
+def test_portrait_image_and_no_prompt(tiny_sam: Sam) -> None:
+    prompts = Prompts.from_lists(
+        [torch.zeros(0, 2), _tensor([[5, 60]])], [torch.zeros(0), torch.ones(1)]
+    )
+    segmenter = SamSegmenter.from_model(tiny_sam)
+    _assert_matches_predictor(segmenter, _images(2, 70, 30, seed=4), prompts, [True, True])
+
+
+def test_encoder_runs_once_per_image(tiny_sam: Sam) -> None:
+    seen: list[int] = []
+    handle = tiny_sam.image_encoder.register_forward_hook(
+        lambda module, args, output: seen.append(args[0].shape[0])
+    )
+    try:
+        segmenter = SamSegmenter.from_model(tiny_sam, encode_batch_size=2)
+        state = segmenter.embed(_images(5, 48, 64))
+        for step in range(4):
+            points = torch.full((5, step + 1, 2), 10.0)
+            segmenter.predict(state, Prompts(points, torch.ones(5, step + 1, dtype=torch.long)))
+    finally:
+        handle.remove()
+    assert seen == [2, 2, 1]  # 5 images, chunks of 2, and nothing for the 4 predict calls
+
+
+def test_predict_checks_batch_and_prompts(tiny_sam: Sam) -> None:
+    segmenter = SamSegmenter.from_model(tiny_sam)
+    state = segmenter.embed(_images(2, 48, 64))
+    with pytest.raises(ValueError, match="1 prompt sets for 2 embedded images"):
+        segmenter.predict(state, Prompts(torch.zeros(1, 1, 2), torch.ones(1, 1, dtype=torch.long)))
+    with pytest.raises(ValueError, match="outside"):
+        segmenter.predict(
+            state, Prompts(torch.full((2, 1, 2), 64.0), torch.ones(2, 1, dtype=torch.long))
+        )
+    with pytest.raises(ValueError, match="uint8"):
+        segmenter.embed(torch.zeros(1, 3, 8, 8))
+
+
+def test_bf16_autocast_keeps_float32_embeddings(tiny_sam: Sam) -> None:
+    state = SamSegmenter.from_model(tiny_sam, autocast="bf16").embed(_images(1, 48, 64))
+    assert state.embeddings.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"multimask": "sometimes"}, "multimask"),
+        ({"autocast": "fp8"}, "autocast"),
+        ({"encode_batch_size": 0}, "encode_batch_size"),
+    ],
+)
+def test_invalid_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SamSegmenter(**kwargs)
+
+
+def test_checkpoint_is_resolved_lazily(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.pth"
+    segmenter = SamSegmenter(checkpoint=str(missing))  # a config parses without the file
+    with pytest.raises(FileNotFoundError, match="absent.pth"):
+        segmenter.to("cpu")
+
+
+def test_wrong_architecture_file_is_named(tmp_path: Path, tiny_sam: Sam) -> None:
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_sam.state_dict(), path)
+    with pytest.raises(CheckpointArchitectureError, match=r"tiny.pth does not match .*'vit_b'"):
+        SamSegmenter("vit_b", checkpoint=str(path)).to("cpu")
+
+
+def test_vit_b_from_checkpoint_matches_predictor(tmp_path: Path) -> None:
+    """The real vit_b architecture (random weights), saved and loaded as a checkpoint: ~35 s."""
+    torch.manual_seed(0)
+    sam = sam_model_registry["vit_b"]()
+    path = tmp_path / "vit_b_random.pth"
+    torch.save(sam.state_dict(), path)
+    segmenter = SamSegmenter("vit_b", checkpoint=str(path)).to("cpu")
+    assert segmenter.model is not sam
+    prompts = Prompts(_tensor([[[20, 15]]]), torch.ones(1, 1, dtype=torch.long))
+    fractions = _assert_matches_predictor(segmenter, _images(1, 48, 64), prompts, [True], sam)
+    assert 0 < fractions[0] < 1, "only a trivial mask compared"
