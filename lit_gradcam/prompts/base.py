@@ -5,10 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from lit_gradcam.cam.spec import CamSpec
-from lit_gradcam.segmenters.base import Prompts, Segmenter
+from lit_gradcam.segmenters.base import FOREGROUND, Prompts, Segmenter
 
 
 class PromptStrategy(ABC):
@@ -41,3 +42,9 @@ class PromptStrategy(ABC):
         prompts = self.prompts(heatmaps, gt_masks)
         masks, scores = segmenter.predict(state, prompts)
         return prompts, masks, scores
+
+
+def foreground_points(points: Tensor, boxes: Tensor | None = None) -> Prompts:
+    """Prompts of one foreground point (B, 2) per image, with optional boxes (B, 4)."""
+    labels = torch.full((points.shape[0], 1), FOREGROUND, dtype=torch.long, device=points.device)
+    return Prompts(points[:, None], labels, boxes)
