@@ -95,6 +95,11 @@ class ShapeClassifier(L.LightningModule):
         self.test_acc(self(images), labels)
         self.log("test/acc", self.test_acc)
 
+    def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
+        """Class probabilities of a predict batch (see `ImageFolder`); the prediction writer
+        turns them, Grad-CAM and the segmenter into masks."""
+        return self(batch["image"]).softmax(-1)
+
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
         optimizer = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay

@@ -7,6 +7,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.datamodule import ShapesDataModule
+from lit_gradcam.prediction import MaskWriter
 
 #: Subcommands that score a model and so must be given trained weights.
 EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
@@ -19,6 +20,7 @@ class LitGradCamCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(MaskWriter, "output")
         parser.set_defaults(
             {
                 "checkpoint.dirpath": "checkpoints/default",

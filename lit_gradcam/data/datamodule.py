@@ -6,11 +6,13 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader
 
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.data.generate import MARKER, generate_dataset
+from lit_gradcam.data.image_folder import ImageFolder, collate_images
 
 #: Which splits each Lightning stage reads.
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
@@ -27,6 +29,8 @@ class ShapesDataModule(LightningDataModule):
         train_size, val_size, test_size, seed, background: generator arguments
             (`background`: "natural" offline, or "cifar10").
         generate: if False, `root` must already hold a dataset; nothing is generated.
+        predict_dir: a folder of PNG/JPEG images of any size for `python main.py predict`;
+            they are classified at `image_size`, the training resolution (height, width).
     """
 
     def __init__(
@@ -41,6 +45,8 @@ class ShapesDataModule(LightningDataModule):
         seed: int = 0,
         background: str = "natural",
         generate: bool = True,
+        predict_dir: str | None = None,
+        image_size: tuple[int, int] = (48, 64),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -54,6 +60,8 @@ class ShapesDataModule(LightningDataModule):
     def prepare_data(self) -> None:
         """Generate the dataset if `root` is absent; leave any existing foreign folder alone."""
         hp = self.hparams
+        if self.trainer is not None and self.trainer.state.fn == TrainerFn.PREDICTING:
+            return  # predict reads predict_dir only
         if not hp.generate:
             if not self.root.is_dir():
                 raise DatasetError(
@@ -69,6 +77,13 @@ class ShapesDataModule(LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Read (and validate) the splits `stage` needs; all three if stage is None."""
+        if stage == "predict":
+            if self.hparams.predict_dir is None:
+                raise DatasetError(
+                    "predict needs a folder of images: pass --data.predict_dir path/to/folder"
+                )
+            self.predict_images = ImageFolder(self.hparams.predict_dir, self.hparams.image_size)
+            return
         wanted = ("train", "val", "test") if stage is None else STAGE_SPLITS.get(stage, ())
         for split in wanted:
             if split not in self.splits:
@@ -83,6 +98,14 @@ class ShapesDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.hparams.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.predict_images,
+            batch_size=self.hparams.eval_batch_size,
+            num_workers=self.hparams.num_workers,
+            collate_fn=collate_images,
+        )
 
     def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers

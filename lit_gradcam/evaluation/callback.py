@@ -1,0 +1,244 @@
+"""`SegmentationEvaluation`: the test-time callback that runs and scores the no-click pipeline.
+
+Per test batch: one CAM pass per distinct `CamSpec`, one `embed` per segmenter, every strategy
+on that shared state; torchmetrics accumulate (and sync under DDP); at epoch end scalars go to
+the logger, `results.json` / `results.md` to the run's log dir, grids to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_only
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.data import CLASSES
+from lit_gradcam.evaluation.figures import pipeline_grid, results_table
+from lit_gradcam.evaluation.metrics import SegmentationMetrics
+from lit_gradcam.pipeline import DEFAULT_CAM, BatchPipeline, PipelineOutput
+from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.prompts.strategies import (
+    CamBox,
+    CamConsensus,
+    CenterPoint,
+    ForegroundBackground,
+    GroundTruthCentroid,
+    PeakAndValley,
+    TopKForeground,
+    WeightedCentroid,
+)
+from lit_gradcam.segmenters.base import Segmenter
+from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
+
+
+def default_strategies() -> list[PromptStrategy]:
+    """Every strategy: the seed's two on the seed's Grad-CAM (reference rows), ours on the
+    evaluation's CAM, and the ground-truth oracle as the ceiling."""
+    seed_cam = CamSpec()
+    return [
+        CenterPoint(),
+        TopKForeground(name="SeedOnlyForeground", cam=seed_cam),
+        ForegroundBackground(name="SeedForegroundBackground", cam=seed_cam),
+        WeightedCentroid(name="WeightedCentroidGradCAM", cam=seed_cam),
+        WeightedCentroid(),
+        PeakAndValley(),
+        CamBox(),
+        CamConsensus(),
+        GroundTruthCentroid(),
+    ]
+
+
+class SegmentationEvaluation(L.Callback):
+    """Scores every (segmenter, strategy) pair on the test split (and optionally on val).
+
+    Args:
+        segmenters: promptable segmenters; default a weight-free GrabCut.
+        strategies: prompt strategies; default every method strategy plus the GT oracle.
+        cam: the CAM that strategies without their own `cam` read (default: `DEFAULT_CAM`,
+            flip-averaged Grad-CAM++ at ``layer2.1``, the best on the validation split).
+        num_logged_images: how many of the first test images go into the TensorBoard grids.
+        every_n_val_epochs: also evaluate on the validation split every N epochs (0 = never);
+            logged as ``val_eval/...``.
+    """
+
+    def __init__(
+        self,
+        segmenters: list[Segmenter] | None = None,
+        strategies: list[PromptStrategy] | None = None,
+        cam: CamSpec | None = None,
+        num_logged_images: int = 16,
+        every_n_val_epochs: int = 0,
+    ) -> None:
+        self.pipeline = BatchPipeline(
+            segmenters=segmenters if segmenters is not None else [GrabCutSegmenter()],
+            strategies=strategies if strategies is not None else default_strategies(),
+            cam=cam or DEFAULT_CAM,
+        )
+        self.num_logged_images = num_logged_images
+        self.every_n_val_epochs = every_n_val_epochs
+        self.metrics = nn.ModuleDict({key: SegmentationMetrics() for key in self._metric_keys()})
+        self.class_accuracy = MulticlassAccuracy(len(CLASSES), average=None)
+        self._logged: list[PipelineOutput] = []
+
+    def _metric_keys(self) -> list[str]:
+        return [
+            f"{segmenter.name}/{strategy.name}"
+            for segmenter in self.pipeline.segmenters
+            for strategy in self.pipeline.strategies
+        ]
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.metrics.to(pl_module.device)
+        self.class_accuracy.to(pl_module.device)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start(pl_module)
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        self._evaluate_batch(pl_module, batch)
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish(trainer, pl_module, prefix="eval", accuracy_key="test/acc")
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._evaluates_this_val_epoch(trainer):
+            self._start(pl_module)
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._evaluates_this_val_epoch(trainer):
+            self._evaluate_batch(pl_module, batch)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._evaluates_this_val_epoch(trainer):
+            self._finish(trainer, pl_module, prefix="val_eval", accuracy_key="val/acc")
+
+    # --- work ----------------------------------------------------------------------------
+    def _evaluates_this_val_epoch(self, trainer: L.Trainer) -> bool:
+        """Always under `python main.py validate` (tuning runs on val); while fitting, every
+        `every_n_val_epochs` epochs."""
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            return True
+        return (
+            trainer.state.fn == TrainerFn.FITTING
+            and self.every_n_val_epochs > 0
+            and not trainer.sanity_checking
+            and (trainer.current_epoch + 1) % self.every_n_val_epochs == 0
+        )
+
+    def _start(self, pl_module: L.LightningModule) -> None:
+        """Reset the metrics; segmenters (SAM's weights) reach the device only when needed."""
+        self.pipeline.to(pl_module.device)
+        for metric in self.metrics.values():
+            metric.reset()
+        self.class_accuracy.reset()
+        self._logged = []
+
+    def _evaluate_batch(self, pl_module: L.LightningModule, batch: Any) -> None:
+        images, labels, gt_masks = batch
+        output = self.pipeline.run(pl_module.model, images, gt_masks)
+        self.class_accuracy.update(output.logits, labels)
+        for key, result in output.results.items():
+            self.metrics[key].update(result.prompts, result.masks, gt_masks)
+        missing = self.num_logged_images - sum(o.batch_size for o in self._logged)
+        if missing > 0:
+            self._logged.append(output.head(missing, gt_masks).to("cpu"))
+
+    def _finish(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str, accuracy_key: str
+    ) -> None:
+        """Log scalars; write results.json / results.md (named by prefix) and the grids."""
+        results = self._log_results(pl_module, prefix=prefix)
+        results[accuracy_key] = _as_float(trainer.callback_metrics.get(accuracy_key))
+        log_dir = trainer.log_dir or trainer.default_root_dir  # a collective call under DDP
+        if prefix == "eval":
+            stem = "results"
+        elif trainer.state.fn == TrainerFn.VALIDATING:
+            stem = "results_val"
+        else:
+            stem = f"results_val_epoch{trainer.current_epoch}"
+        self._write_results(trainer, Path(log_dir), results, prefix, stem)
+        self._log_grids(trainer, tag=prefix)
+
+    def _log_results(self, pl_module: L.LightningModule, prefix: str) -> dict[str, Any]:
+        """Compute (DDP-synced), log scalars, return the results dict written to files."""
+        rows, scalars = [], {}
+        strategies = {s.name: s for s in self.pipeline.strategies}
+        for key, metric in self.metrics.items():
+            segmenter, strategy = key.split("/", 1)
+            values = {name: _as_float(v) for name, v in metric.compute().items()}
+            rows.append(
+                {
+                    "segmenter": segmenter,
+                    "strategy": strategy,
+                    "uses_ground_truth": strategies[strategy].uses_ground_truth,
+                    **values,
+                }
+            )
+            scalars.update({f"{prefix}/{key}/{name}": v for name, v in values.items()})
+        per_class = self.class_accuracy.compute()
+        scalars.update({f"{prefix}/class_acc/{c}": per_class[i] for i, c in enumerate(CLASSES)})
+        pl_module.log_dict(scalars, sync_dist=False)  # already synced by torchmetrics
+        first = next(iter(self.metrics.values()))
+        return {
+            "metrics": {k: _as_float(v) for k, v in scalars.items()},
+            "rows": rows,
+            "class_accuracy": {c: _as_float(per_class[i]) for i, c in enumerate(CLASSES)},
+            "num_images": int(first.num_images),
+            "num_empty_gt": int(first.num_empty_gt),
+            "config": self.pipeline.describe(),
+        }
+
+    @rank_zero_only
+    def _write_results(
+        self, trainer: L.Trainer, log_dir: Path, results: dict[str, Any], prefix: str, stem: str
+    ) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        results["checkpoint"] = trainer.ckpt_path
+        table = results_table(results["rows"])
+        (log_dir / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+        (log_dir / f"{stem}.md").write_text(table)
+        if isinstance(trainer.logger, TensorBoardLogger):
+            trainer.logger.experiment.add_text(f"{prefix}/results", table, trainer.global_step)
+
+    @rank_zero_only
+    def _log_grids(self, trainer: L.Trainer, tag: str) -> None:
+        if not isinstance(trainer.logger, TensorBoardLogger) or not self._logged:
+            return
+        merged = PipelineOutput.cat(self._logged)
+        writer = trainer.logger.experiment
+        for key, result in merged.results.items():
+            grid = pipeline_grid(
+                merged.images_uint8, result.heatmaps, result.prompts, result.masks, merged.gt_masks
+            )
+            writer.add_image(f"{tag}/{key}", grid, trainer.global_step)
+
+
+def _as_float(value: Tensor | float | None) -> float | None:
+    if value is None:
+        return None
+    return float(value.item() if isinstance(value, torch.Tensor) else value)

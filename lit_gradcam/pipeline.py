@@ -1,0 +1,233 @@
+"""The no-click pipeline on a batch: CAM -> prompts -> segmenter, sharing every expensive step.
+
+`BatchPipeline` is what the evaluation callback and the prediction writer run: one CAM pass per
+distinct `CamSpec`, one `embed` per segmenter, then every strategy on that shared state.
+`NoClickPipeline` is the same thing with the course notebook's call shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lit_gradcam.cam.base import BaseCAM
+from lit_gradcam.cam.heatmaps import compute_heatmaps
+from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter, denormalize_to_uint8
+
+#: The CAM strategies read unless they name their own: flip-averaged Grad-CAM++ at layer2.1.
+#: Chosen on the validation split (see README, Results): its weighted centroid hits the shape
+#: with 99% of points vs 77% for the argmax of the seed's plain Grad-CAM.
+DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
+
+
+@dataclass
+class StrategyResult:
+    """What one (segmenter, strategy) pair produced for a batch."""
+
+    heatmaps: Tensor  # (B, H, W) the CAM the strategy read
+    prompts: Prompts
+    masks: Tensor  # (B, H, W) bool
+    scores: Tensor  # (B,)
+
+    def head(self, n: int) -> StrategyResult:
+        boxes = None if self.prompts.boxes is None else self.prompts.boxes[:n]
+        prompts = Prompts(self.prompts.points[:n], self.prompts.labels[:n], boxes)
+        return StrategyResult(self.heatmaps[:n], prompts, self.masks[:n], self.scores[:n])
+
+    def to(self, device: torch.device | str) -> StrategyResult:
+        return StrategyResult(
+            self.heatmaps.to(device),
+            self.prompts.to(device),
+            self.masks.to(device),
+            self.scores.to(device),
+        )
+
+    @staticmethod
+    def cat(parts: Sequence[StrategyResult]) -> StrategyResult:
+        return StrategyResult(
+            torch.cat([p.heatmaps for p in parts]),
+            cat_prompts([p.prompts for p in parts]),
+            torch.cat([p.masks for p in parts]),
+            torch.cat([p.scores for p in parts]),
+        )
+
+
+@dataclass
+class PipelineOutput:
+    """A batch through the pipeline: results keyed ``"{segmenter}/{strategy}"``."""
+
+    images_uint8: Tensor  # (B, 3, H, W)
+    logits: Tensor  # (B, num_classes)
+    results: dict[str, StrategyResult]
+    gt_masks: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.images_uint8.shape[0]
+
+    def head(self, n: int, gt_masks: Tensor | None = None) -> PipelineOutput:
+        """The first `n` images (with their ground truth, for figures)."""
+        gt = gt_masks if gt_masks is not None else self.gt_masks
+        return PipelineOutput(
+            self.images_uint8[:n],
+            self.logits[:n],
+            {key: result.head(n) for key, result in self.results.items()},
+            None if gt is None else gt[:n],
+        )
+
+    def to(self, device: torch.device | str) -> PipelineOutput:
+        return PipelineOutput(
+            self.images_uint8.to(device),
+            self.logits.to(device),
+            {key: result.to(device) for key, result in self.results.items()},
+            None if self.gt_masks is None else self.gt_masks.to(device),
+        )
+
+    @staticmethod
+    def cat(parts: Sequence[PipelineOutput]) -> PipelineOutput:
+        gts = [p.gt_masks for p in parts]
+        return PipelineOutput(
+            torch.cat([p.images_uint8 for p in parts]),
+            torch.cat([p.logits for p in parts]),
+            {key: StrategyResult.cat([p.results[key] for p in parts]) for key in parts[0].results},
+            None if any(g is None for g in gts) else torch.cat(gts),
+        )
+
+
+def cat_prompts(parts: Sequence[Prompts]) -> Prompts:
+    """Concatenate prompt batches along B, padding points to the largest N with -1 labels."""
+    n = max(p.points.shape[1] for p in parts)
+    points, labels = [], []
+    for p in parts:
+        missing = n - p.points.shape[1]
+        points.append(nn.functional.pad(p.points, (0, 0, 0, missing)))
+        labels.append(nn.functional.pad(p.labels, (0, missing), value=PAD_LABEL))
+    has_boxes = [p.boxes is not None for p in parts]
+    if any(has_boxes) and not all(has_boxes):
+        raise ValueError("cannot concatenate prompt batches with and without boxes")
+    boxes = torch.cat([p.boxes for p in parts]) if all(has_boxes) else None
+    return Prompts(torch.cat(points), torch.cat(labels), boxes)
+
+
+class BatchPipeline:
+    """Runs every strategy with every segmenter on a batch, computing shared work once."""
+
+    def __init__(
+        self,
+        segmenters: Sequence[Segmenter],
+        strategies: Sequence[PromptStrategy],
+        cam: CamSpec,
+    ) -> None:
+        _require_unique_names("segmenters", [s.name for s in segmenters])
+        _require_unique_names("strategies", [s.name for s in strategies])
+        if not segmenters or not strategies:
+            raise ValueError("the pipeline needs at least one segmenter and one strategy")
+        self.segmenters = list(segmenters)
+        self.strategies = list(strategies)
+        self.cam = cam
+
+    def to(self, device: torch.device | str) -> BatchPipeline:
+        self.segmenters = [segmenter.to(device) for segmenter in self.segmenters]
+        return self
+
+    def cam_of(self, strategy: PromptStrategy) -> CamSpec:
+        return strategy.cam or self.cam
+
+    def run(
+        self, model: nn.Module, images: Tensor, gt_masks: Tensor | None = None
+    ) -> PipelineOutput:
+        """images: ImageNet-normalised (B, 3, H, W); gt_masks only reach oracle strategies."""
+        heatmaps: dict[CamSpec, Tensor] = {}
+        logits = None
+        for spec in dict.fromkeys(self.cam_of(s) for s in self.strategies):
+            heatmaps[spec], spec_logits = compute_heatmaps(model, images, spec)
+            logits = spec_logits if logits is None else logits
+        images_uint8 = denormalize_to_uint8(images.detach())
+        results = {}
+        for segmenter in self.segmenters:
+            state = segmenter.embed(images_uint8)
+            for strategy in self.strategies:
+                heat = heatmaps[self.cam_of(strategy)]
+                gt = gt_masks if strategy.uses_ground_truth else None
+                prompts, masks, scores = strategy.segment(heat, segmenter, state, gt)
+                results[f"{segmenter.name}/{strategy.name}"] = StrategyResult(
+                    heat, prompts, masks, scores
+                )
+        return PipelineOutput(images_uint8, logits.detach(), results)
+
+    def describe(self) -> dict[str, object]:
+        """Names and settings of every part, for results.json."""
+        return {
+            "cam": asdict(self.cam),
+            "segmenters": [
+                {"name": s.name, "class": type(s).__qualname__} for s in self.segmenters
+            ],
+            "strategies": [
+                {
+                    "name": s.name,
+                    "class": type(s).__qualname__,
+                    "cam": asdict(self.cam_of(s)),
+                    "uses_ground_truth": s.uses_ground_truth,
+                }
+                for s in self.strategies
+            ],
+        }
+
+
+def _require_unique_names(what: str, names: list[str]) -> None:
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{what} need unique names (set `name:`), repeated: {duplicates}")
+    slashed = [n for n in names if "/" in n]
+    if slashed:
+        raise ValueError(f"{what} names may not contain '/': {slashed}")
+
+
+class NoClickPipeline:
+    """The course notebook's call shape over one classifier, CAM, strategy and segmenter.
+
+    `pipeline(images)` takes an ImageNet-normalised batch (B, 3, H, W) and returns bool masks
+    (B, H, W); `segment(images, point_coords, point_labels)` cuts masks from given points.
+    `cam` is a CAM object of `lit_gradcam.cam` (e.g. ``GradCAM(classifier, ["layer2.1"])``).
+    """
+
+    def __init__(
+        self,
+        classifier: nn.Module,
+        cam: BaseCAM,
+        strategy: PromptStrategy,
+        segmenter: Segmenter,
+    ) -> None:
+        self.classifier = classifier
+        self.cam = cam
+        self.strategy = strategy
+        self.segmenter = segmenter
+
+    def __call__(self, images: Tensor) -> Tensor:
+        heatmaps = self.cam.heatmaps(images)
+        state = self.segmenter.embed(denormalize_to_uint8(images.detach()))
+        _, masks, _ = self.strategy.segment(heatmaps, self.segmenter, state)
+        return masks
+
+    def segment(
+        self,
+        images: Tensor,
+        point_coords: Tensor | np.ndarray,
+        point_labels: Tensor | np.ndarray,
+    ) -> Tensor:
+        """Masks (B, H, W) bool for points (B, N, 2) in (x, y) pixels and labels (B, N)."""
+        device = images.device
+        prompts = Prompts(
+            torch.as_tensor(point_coords, dtype=torch.float32, device=device),
+            torch.as_tensor(point_labels, dtype=torch.long, device=device),
+        )
+        prompts.validate(*images.shape[-2:])
+        state = self.segmenter.embed(denormalize_to_uint8(images.detach()))
+        masks, _ = self.segmenter.predict(state, prompts)
+        return masks

@@ -1,0 +1,191 @@
+"""`MaskWriter`: `python main.py predict` writes a mask, an overlay and a CSV row per image.
+
+Grad-CAM runs at the classifier's training resolution; the heatmap is resized to each image's
+own size, where the strategy picks prompts and the segmenter cuts the mask. Under DDP every
+rank writes the files of its own images (Lightning's predict sampler never repeats one) and its
+own CSV part; rank 0 merges the parts into `predictions.csv` after a barrier.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor
+
+from lit_gradcam.cam.heatmaps import compute_heatmaps
+from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.data import CLASSES
+from lit_gradcam.data.image_folder import save_png
+from lit_gradcam.evaluation.figures import blend, draw_prompts, heat_colours, mask_outline
+from lit_gradcam.pipeline import DEFAULT_CAM
+from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.prompts.strategies import WeightedCentroid
+from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
+from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
+
+CSV_NAME = "predictions.csv"
+CSV_COLUMNS = (
+    "file",
+    "predicted_class",
+    "probability",
+    "points",
+    "box",
+    "segmenter_score",
+    "mask",
+    "overlay",
+    "error",
+)
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder already holds predictions and overwriting was not asked for."""
+
+
+class MaskWriter(BasePredictionWriter):
+    """Writes `<stem>_mask.png` (0/255), `<stem>_overlay.png` and `predictions.csv`.
+
+    Args:
+        output_dir: where the files go (created if absent).
+        strategy: prompt strategy (default: `WeightedCentroid`).
+        segmenter: promptable segmenter (default: GrabCut, no weights needed).
+        cam: the CAM the strategy reads when it names none (default: `DEFAULT_CAM`).
+        overwrite: replace the predictions already in `output_dir`; without it such a folder
+            is refused before anything is written.
+    """
+
+    def __init__(
+        self,
+        output_dir: str = "predictions",
+        strategy: PromptStrategy | None = None,
+        segmenter: Segmenter | None = None,
+        cam: CamSpec | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = Path(output_dir)
+        self.strategy = strategy or WeightedCentroid()
+        self.segmenter = segmenter or GrabCutSegmenter()
+        self.cam = self.strategy.cam or cam or DEFAULT_CAM
+        self.overwrite = overwrite
+        self._rows: list[dict[str, str]] = []
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "predict":
+            return
+        written = self._previous_outputs()
+        if written and not self.overwrite:
+            raise OutputExistsError(
+                f"{self.output_dir} already holds predictions ({written[0].name}, ...): pass "
+                "--output.overwrite true to replace them, or choose another --output.output_dir"
+            )
+        trainer.strategy.barrier()  # every rank has checked before any rank writes
+        if trainer.is_global_zero:
+            for path in written:
+                path.unlink()
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        trainer.strategy.barrier()
+        self.segmenter = self.segmenter.to(pl_module.device)
+        self._rows = []
+
+    def _previous_outputs(self) -> list[Path]:
+        if not self.output_dir.is_dir():
+            return []
+        patterns = ("*_mask.png", "*_overlay.png", "predictions*.csv")
+        return sorted(p for pattern in patterns for p in self.output_dir.glob(pattern))
+
+    def write_on_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        prediction: Tensor,
+        batch_indices: Any,
+        batch: dict[str, Any],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        heatmaps, logits = compute_heatmaps(pl_module.model, batch["image"], self.cam)
+        probabilities = logits.softmax(-1)
+        for i, name in enumerate(batch["name"]):
+            if batch["error"][i]:
+                warnings.warn(f"skipped {name}: {batch['error'][i]}", stacklevel=1)
+                self._rows.append({"file": name, "error": batch["error"][i]})
+                continue
+            original = batch["original"][i].to(pl_module.device)
+            self._rows.append(
+                self._segment_one(name, batch["stem"][i], original, heatmaps[i], probabilities[i])
+            )
+
+    def _segment_one(
+        self, name: str, stem: str, image: Tensor, heatmap: Tensor, probabilities: Tensor
+    ) -> dict[str, str]:
+        """Prompts and mask at the image's own size; files written; the CSV row returned."""
+        size = tuple(image.shape[-2:])
+        heat = F.interpolate(heatmap[None, None], size=size, mode="bilinear", align_corners=False)
+        heat = heat[:, 0].clamp(0, 1)
+        state = self.segmenter.embed(image[None])
+        prompts, masks, scores = self.strategy.segment(heat, self.segmenter, state)
+        mask_file, overlay_file = f"{stem}_mask.png", f"{stem}_overlay.png"
+        save_png(self.output_dir / mask_file, (masks[0].cpu().numpy() * 255).astype("uint8"))
+        overlay = _overlay(image[None], heat, prompts, masks)
+        save_png(self.output_dir / overlay_file, overlay[0].permute(1, 2, 0).cpu().numpy())
+        label = int(probabilities.argmax())
+        return {
+            "file": name,
+            "predicted_class": CLASSES[label],
+            "probability": f"{probabilities[label].item():.4f}",
+            "points": _points_text(prompts),
+            "box": "" if prompts.boxes is None else " ".join(f"{v:.1f}" for v in prompts.boxes[0]),
+            "segmenter_score": f"{scores[0].item():.4f}",
+            "mask": mask_file,
+            "overlay": overlay_file,
+            "error": "",
+        }
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Each rank writes its CSV part; rank 0 merges them, sorted by file name."""
+        if trainer.world_size == 1:
+            _write_csv(self.output_dir / CSV_NAME, self._rows)
+            return
+        _write_csv(self.output_dir / f"predictions.rank{trainer.global_rank}.csv", self._rows)
+        trainer.strategy.barrier()
+        if trainer.is_global_zero:
+            parts = sorted(self.output_dir.glob("predictions.rank*.csv"))
+            rows = [row for part in parts for row in csv.DictReader(part.open(newline=""))]
+            _write_csv(self.output_dir / CSV_NAME, rows)
+            for part in parts:
+                part.unlink()
+
+
+def _overlay(images: Tensor, heatmaps: Tensor, prompts: Prompts, masks: Tensor) -> Tensor:
+    """Image + heatmap + prompts + mask outline, uint8 (B, 3, H, W); marks scale with size."""
+    radius = max(1.5, min(images.shape[-2:]) / 32)
+    width = max(1, min(images.shape[-2:]) // 96)
+    out = blend(images, heat_colours(heatmaps), 0.4)
+    out = mask_outline(out, masks, width)
+    return draw_prompts(out, prompts, radius)
+
+
+def _points_text(prompts: Prompts) -> str:
+    """'x y label' per real point of image 0, ';'-separated (padding dropped)."""
+    keep = prompts.labels[0] != PAD_LABEL
+    points, labels = prompts.points[0][keep], prompts.labels[0][keep]
+    return "; ".join(
+        f"{x:.1f} {y:.1f} {int(label)}"
+        for (x, y), label in zip(points.tolist(), labels.tolist(), strict=True)
+    )
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write rows sorted by file name, atomically (temp file, then rename)."""
+    temporary = path.with_suffix(".csv.partial")
+    with temporary.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, restval="")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: row["file"]))
+    temporary.replace(path)

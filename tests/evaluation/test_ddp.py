@@ -1,0 +1,71 @@
+"""Two CPU processes under DDP give the same results.json numbers as one process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lit_gradcam.cli import cli_main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+trainer:
+  accelerator: cpu
+  enable_progress_bar: false
+  callbacks:
+    - class_path: lit_gradcam.evaluation.callback.SegmentationEvaluation
+      init_args:
+        segmenters:
+          - class_path: lit_gradcam.segmenters.grabcut.GrabCutSegmenter
+        strategies:
+          - class_path: lit_gradcam.prompts.strategies.TopKForeground
+          - class_path: lit_gradcam.prompts.strategies.ForegroundBackground
+          - class_path: lit_gradcam.prompts.strategies.CamConsensus
+          - class_path: lit_gradcam.prompts.strategies.GroundTruthCentroid
+data:
+  train_size: 20
+  val_size: 10
+  test_size: 24
+  batch_size: 10
+  eval_batch_size: 6
+"""
+
+
+def _test_run(tmp_path: Path, devices: int) -> dict:
+    logs = tmp_path / f"logs{devices}"
+    args = [
+        sys.executable, "main.py", "test",
+        "--config", str(tmp_path / "config.yaml"),
+        "--data.root", str(tmp_path / "shapes"),
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(logs),
+        "--trainer.devices", str(devices),
+        "--trainer.strategy", "ddp" if devices > 1 else "auto",
+        "--ckpt_path", "last",
+    ]  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (results,) = logs.rglob("results.json")
+    return json.loads(results.read_text())
+
+
+def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    common = [
+        "--config", str(tmp_path / "config.yaml"),
+        "--data.root", str(tmp_path / "shapes"),
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "fit"),
+    ]  # fmt: skip
+    cli_main(["fit", *common, "--trainer.max_epochs", "1"])
+
+    single = _test_run(tmp_path, devices=1)
+    double = _test_run(tmp_path, devices=2)
+    assert single["num_images"] == double["num_images"] == 24
+    assert single["metrics"].keys() == double["metrics"].keys()
+    for key, value in single["metrics"].items():
+        assert double["metrics"][key] == pytest.approx(value, abs=1e-5), key
+    assert double["class_accuracy"] == pytest.approx(single["class_accuracy"])

@@ -1,0 +1,52 @@
+"""The command line end to end on a tiny generated dataset: fit, then test from `last`."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_gradcam.cli import cli_main
+
+
+def _common(tmp_path: Path) -> list[str]:
+    return [
+        "--data.root", str(tmp_path / "shapes"),
+        "--data.train_size", "20",
+        "--data.val_size", "10",
+        "--data.test_size", "10",
+        "--data.batch_size", "10",
+        "--data.eval_batch_size", "10",
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "logs"),
+        "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+
+
+def test_fit_then_test_from_last_checkpoint(tmp_path: Path) -> None:
+    fit = cli_main(["fit", *_common(tmp_path), "--trainer.max_epochs", "2"])
+    last = tmp_path / "ckpt" / "last.ckpt"
+    assert last.is_file()
+    assert fit.trainer.current_epoch == 2
+    trained = torch.load(last, weights_only=True)["state_dict"]["model.fc.weight"]
+
+    test = cli_main(["test", *_common(tmp_path), "--ckpt_path", "last"])
+    assert test.trainer.ckpt_path == str(last)
+    assert torch.equal(test.model.model.fc.weight.detach(), trained)
+    accuracy = test.trainer.callback_metrics["test/acc"].item()
+    assert 0.0 <= accuracy <= 1.0
+    # each run saved its config next to its logs, without "config.yaml exists" failures
+    assert len(list((tmp_path / "logs").rglob("config.yaml"))) == 2
+
+
+def test_test_without_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["test", *_common(tmp_path)])
+    assert exit_info.value.code != 0
+    assert "--ckpt_path last" in capsys.readouterr().err
+
+
+def test_test_from_missing_last_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["test", *_common(tmp_path), "--ckpt_path", "last"])
+    err = capsys.readouterr().err
+    assert "no last checkpoint" in err and str(tmp_path / "ckpt") in err

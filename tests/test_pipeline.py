@@ -1,0 +1,98 @@
+"""The batch pipeline's sharing and bookkeeping, and the notebook-style NoClickPipeline."""
+
+import pytest
+import torch
+
+from lit_gradcam.cam.gradcam import GradCAM
+from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.classifier import build_resnet
+from lit_gradcam.pipeline import BatchPipeline, NoClickPipeline, cat_prompts
+from lit_gradcam.prompts.strategies import TopKForeground, WeightedCentroid
+from lit_gradcam.segmenters.base import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Prompts,
+    denormalize_to_uint8,
+)
+from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
+
+
+def _square_images(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised images of a flat red square on a grey ramp, and the square's masks."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.linspace(0.3, 0.6, 64).expand(batch, 3, 48, 64).clone()
+    images += 0.02 * torch.rand(batch, 3, 48, 64, generator=gen)
+    masks = torch.zeros(batch, 48, 64, dtype=torch.bool)
+    masks[:, 16:32, 20:36] = True
+    red = torch.tensor([0.9, 0.1, 0.1]).view(1, 3, 1, 1)
+    images = torch.where(masks[:, None], red, images)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (images - mean) / std, masks
+
+
+def test_pipeline_call_equals_its_parts_run_by_hand() -> None:
+    torch.manual_seed(0)
+    classifier = build_resnet("resnet18", 5, None).eval()
+    images, _ = _square_images()
+    cam = GradCAM(classifier, ["layer2.1"])
+    strategy, segmenter = WeightedCentroid(), GrabCutSegmenter()
+    masks = NoClickPipeline(classifier, cam, strategy, segmenter)(images)
+
+    heatmaps = cam.heatmaps(images)
+    prompts = strategy.prompts(heatmaps)
+    by_hand, _ = segmenter.predict(segmenter.embed(denormalize_to_uint8(images)), prompts)
+    assert masks.dtype == torch.bool and masks.shape == (2, 48, 64)
+    assert torch.equal(masks, by_hand)
+
+
+def test_segment_with_notebook_points_cuts_the_square() -> None:
+    images, truth = _square_images()
+    pipeline = NoClickPipeline(
+        build_resnet("resnet18", 5, None), None, TopKForeground(), GrabCutSegmenter()
+    )
+    masks = pipeline.segment(images, [[[27.0, 23.0]], [[27.0, 23.0]]], [[1], [1]])
+    iou = (masks & truth).sum((1, 2)) / (masks | truth).sum((1, 2))
+    assert (iou > 0.9).all()
+    with pytest.raises(ValueError, match="labels"):
+        pipeline.segment(images, [[[27.0, 23.0]], [[27.0, 23.0]]], [[1], [2]])
+
+
+def test_strategies_sharing_a_cam_spec_share_one_cam_pass(monkeypatch) -> None:
+    calls = []
+    import lit_gradcam.pipeline as pipeline_module
+
+    real = pipeline_module.compute_heatmaps
+
+    def counting(model, images, spec, targets=None):
+        calls.append(spec)
+        return real(model, images, spec, targets)
+
+    monkeypatch.setattr(pipeline_module, "compute_heatmaps", counting)
+    pp = CamSpec(method="gradcam++")
+    pipeline = BatchPipeline(
+        [GrabCutSegmenter()],
+        [TopKForeground(), WeightedCentroid(), WeightedCentroid(name="pp", cam=pp)],
+        CamSpec(),
+    )
+    images, _ = _square_images()
+    output = pipeline.run(build_resnet("resnet18", 5, None), images)
+    assert calls == [CamSpec(), pp]
+    assert set(output.results) == {
+        "grabcut/TopKForeground",
+        "grabcut/WeightedCentroid",
+        "grabcut/pp",
+    }
+
+
+def test_duplicate_names_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unique names"):
+        BatchPipeline([GrabCutSegmenter()], [TopKForeground(), TopKForeground()], CamSpec())
+
+
+def test_cat_prompts_pads_with_the_padding_label() -> None:
+    one = Prompts(torch.ones(1, 1, 2), torch.ones(1, 1, dtype=torch.long))
+    two = Prompts(torch.zeros(1, 2, 2), torch.tensor([[1, 0]]))
+    merged = cat_prompts([one, two])
+    assert merged.points.shape == (2, 2, 2)
+    assert merged.labels.tolist() == [[1, -1], [1, 0]]

@@ -1,0 +1,104 @@
+"""`python main.py predict`: masks at each image's own size, a CSV that matches, bad files
+reported, and finished outputs never overwritten by accident."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lit_gradcam.cli import cli_main
+from lit_gradcam.data.generate import generate_dataset
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """A briefly trained checkpoint and a folder of images at two sizes plus a corrupt one."""
+    tmp = tmp_path_factory.mktemp("predict")
+    data = tmp / "shapes"
+    generate_dataset(data, {"train": 20, "val": 10, "test": 10}, progress=False)
+    cli_main(["fit", *_data_args(tmp), "--trainer.max_epochs", "1"])
+    folder = tmp / "mine"
+    folder.mkdir()
+    sources = sorted((data / "images" / "test").glob("*.png"))[:4]
+    for i, source in enumerate(sources):
+        image = Image.open(source)
+        if i % 2:  # twice the size, as a JPEG
+            image.resize((128, 96), Image.NEAREST).save(folder / f"big_{i}.jpg", quality=95)
+        else:
+            image.save(folder / f"small_{i}.png")
+    (folder / "broken.png").write_bytes(sources[0].read_bytes()[:100])
+    (folder / "notes.txt").write_text("not an image")
+    return {"tmp": tmp, "folder": folder}
+
+
+def _data_args(tmp: Path) -> list[str]:
+    return [
+        "--data.root", str(tmp / "shapes"),
+        "--data.train_size", "20", "--data.val_size", "10", "--data.test_size", "10",
+        "--data.batch_size", "10",
+        "--checkpoint.dirpath", str(tmp / "ckpt"),
+        "--trainer.default_root_dir", str(tmp / "logs"),
+        "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+
+
+def _predict(trained: dict[str, Path], out: Path, *extra: str) -> None:
+    cli_main(
+        [
+            "predict", *_data_args(trained["tmp"]),
+            "--data.predict_dir", str(trained["folder"]),
+            "--data.eval_batch_size", "3",
+            "--output.output_dir", str(out),
+            "--ckpt_path", "last",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def test_predict_writes_masks_overlays_and_csv(trained: dict[str, Path]) -> None:
+    out = trained["tmp"] / "out"
+    with pytest.warns(UserWarning, match="broken.png"):
+        _predict(trained, out)
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert [r["file"] for r in rows] == [
+        "big_1.jpg", "big_3.jpg", "broken.png", "small_0.png", "small_2.png"
+    ]  # fmt: skip
+    for row in rows:
+        if row["file"] == "broken.png":
+            assert "truncated" in row["error"] and row["mask"] == ""
+            continue
+        expected = (96, 128) if row["file"].startswith("big") else (48, 64)
+        mask = np.array(Image.open(out / row["mask"]))
+        overlay = Image.open(out / row["overlay"])
+        assert mask.shape == expected and set(np.unique(mask)) <= {0, 255}
+        assert overlay.size == expected[::-1] and overlay.mode == "RGB"
+        assert row["predicted_class"] in {"circle", "square", "triangle", "star", "diamond"}
+        assert 0.2 <= float(row["probability"]) <= 1.0  # the top class of five
+        x, y, label = row["points"].split(";")[0].split()
+        assert 0 <= float(x) < expected[1] and 0 <= float(y) < expected[0] and label == "1"
+    assert not (out / "broken_mask.png").exists()
+
+
+def test_existing_outputs_are_kept_unless_overwrite(trained: dict[str, Path]) -> None:
+    out = trained["tmp"] / "again"
+    with pytest.warns(UserWarning):
+        _predict(trained, out)
+    before = (out / "predictions.csv").read_bytes()
+    stamp = (out / "small_0_mask.png").stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match="overwrite"):
+        _predict(trained, out)
+    assert (out / "predictions.csv").read_bytes() == before
+    assert (out / "small_0_mask.png").stat().st_mtime_ns == stamp
+    with pytest.warns(UserWarning):
+        _predict(trained, out, "--output.overwrite", "true")
+    assert (out / "predictions.csv").read_bytes() == before  # deterministic rerun
+
+
+def test_predict_without_a_folder_is_a_clear_error(trained: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="--data.predict_dir"):
+        cli_main(
+            ["predict", *_data_args(trained["tmp"]), "--ckpt_path", "last",
+             "--output.output_dir", str(trained["tmp"] / "none")]
+        )  # fmt: skip
