@@ -11,6 +11,7 @@ trained classifier checkpoint (e.g. after `python main.py fit --config configs/q
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,16 @@ from segment_anything import sam_model_registry
 from lit_gradcam.cli import cli_main
 
 
+def _first_test_images(source: Path, target: Path, count: int) -> Path:
+    """A homework-layout folder holding only the first `count` test images of `source`."""
+    stems = [p.stem for p in sorted((source / "images" / "test").glob("*.png"))[:count]]
+    for kind, suffix in (("images", ".png"), ("masks", ".png"), ("labels", ".txt")):
+        (target / kind / "test").mkdir(parents=True)
+        for stem in stems:
+            shutil.copy(source / kind / "test" / f"{stem}{suffix}", target / kind / "test")
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4, help="test images to segment")
@@ -29,6 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
+        data = _first_test_images(Path(args.data), Path(tmp) / "data", args.images)
         checkpoint = Path(tmp) / "sam_vit_b_random.pth"
         torch.manual_seed(0)
         torch.save(sam_model_registry["vit_b"]().state_dict(), checkpoint)
@@ -62,9 +74,9 @@ def main() -> None:
                 "--config", "configs/sam_vit_b.yaml",
                 "--config", str(override_path),
                 "--model.weights", "null",
-                "--data.root", args.data,
+                "--data.root", str(data),
+                "--data.generate", "false",
                 "--data.eval_batch_size", str(args.images),
-                "--trainer.limit_test_batches", "1",
                 "--checkpoint.dirpath", args.classifier,
                 "--ckpt_path", "last",
             ]

@@ -84,7 +84,10 @@ class SegmentationEvaluation(L.Callback):
         )
         self.num_logged_images = num_logged_images
         self.every_n_val_epochs = every_n_val_epochs
-        self.metrics = nn.ModuleDict({key: SegmentationMetrics() for key in self._metric_keys()})
+        # keyed "{segmenter}/{strategy}"; a ModuleList (not a ModuleDict, whose keys may not
+        # hold "." or "/") so the metrics follow the module to its device
+        self._metric_list = nn.ModuleList(SegmentationMetrics() for _ in self._metric_keys())
+        self.metrics = dict(zip(self._metric_keys(), self._metric_list, strict=True))
         self.class_accuracy = MulticlassAccuracy(len(CLASSES), average=None)
         self._logged: list[PipelineOutput] = []
 
@@ -97,7 +100,7 @@ class SegmentationEvaluation(L.Callback):
 
     # --- lifecycle -----------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.metrics.to(pl_module.device)
+        self._metric_list.to(pl_module.device)
         self.class_accuracy.to(pl_module.device)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
