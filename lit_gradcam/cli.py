@@ -9,6 +9,8 @@ from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.prediction import MaskWriter
 
+EVALUATION_CALLBACK = "lit_gradcam.evaluation.callback.SegmentationEvaluation"
+
 #: Subcommands that score a model and so must be given trained weights.
 EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
 
@@ -29,6 +31,11 @@ class LitGradCamCLI(LightningCLI):
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
                 "checkpoint.save_last": True,
+                # bare `python main.py fit` / `test` = the offline quick start
+                "trainer.max_epochs": 8,
+                "trainer.callbacks": [{"class_path": EVALUATION_CALLBACK}],
+                "data.train_size": 20000,
+                "data.batch_size": 64,
             }
         )
 

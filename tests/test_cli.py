@@ -1,11 +1,13 @@
 """The command line end to end on a tiny generated dataset: fit, then test from `last`."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from lit_gradcam.cli import cli_main
+from lit_gradcam.evaluation.callback import default_strategies
 
 
 def _common(tmp_path: Path) -> list[str]:
@@ -36,6 +38,12 @@ def test_fit_then_test_from_last_checkpoint(tmp_path: Path) -> None:
     assert 0.0 <= accuracy <= 1.0
     # each run saved its config next to its logs, without "config.yaml exists" failures
     assert len(list((tmp_path / "logs").rglob("config.yaml"))) == 2
+    # with no config, test runs the default evaluation: every strategy with GrabCut
+    (results_file,) = (tmp_path / "logs").rglob("results.json")
+    results = json.loads(results_file.read_text())
+    assert results["num_images"] == 10
+    assert {row["segmenter"] for row in results["rows"]} == {"grabcut"}
+    assert len(results["rows"]) == len(default_strategies())
 
 
 def test_test_without_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
