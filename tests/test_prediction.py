@@ -2,6 +2,8 @@
 reported, and finished outputs never overwritten by accident."""
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ from PIL import Image
 
 from lit_gradcam.cli import cli_main
 from lit_gradcam.data.generate import generate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +106,23 @@ def test_predict_without_a_folder_is_a_clear_error(trained: dict[str, Path]) -> 
             ["predict", *_data_args(trained["tmp"]), "--ckpt_path", "last",
              "--output.output_dir", str(trained["tmp"] / "none")]
         )  # fmt: skip
+
+
+def test_two_ddp_processes_write_the_same_files_as_one(trained: dict[str, Path]) -> None:
+    single, double = trained["tmp"] / "single", trained["tmp"] / "double"
+    with pytest.warns(UserWarning):
+        _predict(trained, single)
+    command = [
+        sys.executable, "main.py", "predict", *_data_args(trained["tmp"]),
+        "--data.predict_dir", str(trained["folder"]),
+        "--data.eval_batch_size", "2",
+        "--output.output_dir", str(double),
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+        "--ckpt_path", "last",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in double.iterdir()) == sorted(p.name for p in single.iterdir())
+    assert (double / "predictions.csv").read_text() == (single / "predictions.csv").read_text()
+    for mask in single.glob("*_mask.png"):
+        assert (double / mask.name).read_bytes() == mask.read_bytes()
