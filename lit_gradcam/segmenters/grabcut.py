@@ -49,6 +49,8 @@ class GrabCutSegmenter(Segmenter):
     prior_radius: radius in pixels of the probable-foreground disc of the second cut, about half
         the expected object size (7 suits the 13-19 px shapes of the 48x64 dataset); 0 = one
         cut from the seeds alone.
+    reference_size: the shorter image side the radii are given for; other images scale them
+        (x5 on a 240x320 image), so that `predict` on photos of any size cuts alike.
     name: label in metric keys.
 
     Deterministic: OpenCV's RNG (GrabCut's k-means initialisation) is reseeded before each cut.
@@ -61,6 +63,7 @@ class GrabCutSegmenter(Segmenter):
         iterations: int = 5,
         point_radius: int = 3,
         prior_radius: int = 7,
+        reference_size: int = 48,
         name: str = "grabcut",
     ) -> None:
         if iterations < 1 or point_radius < 0 or prior_radius < 0:
@@ -71,6 +74,7 @@ class GrabCutSegmenter(Segmenter):
         self.iterations = iterations
         self.point_radius = point_radius
         self.prior_radius = prior_radius
+        self.reference_size = reference_size
         self.name = name
 
     def embed(self, images: Tensor) -> GrabCutState:
@@ -106,12 +110,16 @@ class GrabCutSegmenter(Segmenter):
         box = None if prompts.boxes is None else prompts.boxes[0].round().long().tolist()
         foreground = [p for p, label in zip(points, labels, strict=True) if label == FOREGROUND]
         background = [p for p, label in zip(points, labels, strict=True) if label == BACKGROUND]
+        scale = min(image.shape[:2]) / self.reference_size
+        point_radius = max(1, round(self.point_radius * scale)) if self.point_radius else 0
         priors = [0]
         if self.prior_radius > 0 and foreground:
-            priors.append(self.prior_radius)
+            priors.append(max(1, round(self.prior_radius * scale)))
         best, best_score = None, -1.0
         for prior in priors:
-            init = self._initial_mask(image.shape[:2], foreground, background, box, prior)
+            init = self._initial_mask(
+                image.shape[:2], foreground, background, box, prior, point_radius
+            )
             mask, score = self._cut(image, init)
             if score > best_score:
                 best, best_score = mask, score
@@ -124,6 +132,7 @@ class GrabCutSegmenter(Segmenter):
         background: list[list[int]],
         box: list[int] | None,
         prior: int,
+        point_radius: int,
     ) -> np.ndarray:
         """GrabCut labels: probable background, box and prior discs probable foreground, then
         the border probable background and the point discs definite (foreground drawn last)."""
@@ -137,7 +146,7 @@ class GrabCutSegmenter(Segmenter):
         mask[:, [0, -1]] = cv2.GC_PR_BGD
         for points, label in ((background, cv2.GC_BGD), (foreground, cv2.GC_FGD)):
             for x, y in points:
-                cv2.circle(mask, (x, y), self.point_radius, label, thickness=-1)
+                cv2.circle(mask, (x, y), point_radius, label, thickness=-1)
         return mask
 
     def _cut(self, image: np.ndarray, init: np.ndarray) -> tuple[np.ndarray, float]:

@@ -161,3 +161,18 @@ def test_ceiling_on_generated_test_split(tmp_path: Path) -> None:
     segmenter = GrabCutSegmenter()
     pred, _ = segmenter.predict(segmenter.embed(images), _centroid_prompts(masks))
     assert _iou(pred, masks).mean() >= 0.9
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.6])
+def test_radii_scale_with_the_image(alpha: float) -> None:
+    """The same scenes upscaled 5x (as photos given to `predict`) are cut as well."""
+    images, masks = _scenes(alpha, range(4))
+    big_images = torch.nn.functional.interpolate(images.float(), scale_factor=5, mode="nearest")
+    big_masks = torch.nn.functional.interpolate(masks[:, None].float(), scale_factor=5)[:, 0] > 0
+    segmenter = GrabCutSegmenter()
+    small, _ = segmenter.predict(segmenter.embed(images), _centroid_prompts(masks))
+    big, _ = segmenter.predict(
+        segmenter.embed(big_images.to(torch.uint8)), _centroid_prompts(big_masks)
+    )
+    assert _iou(big, big_masks).mean() >= 0.9
+    assert _iou(big, big_masks).mean() >= _iou(small, masks).mean() - 0.03
