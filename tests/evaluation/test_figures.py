@@ -1,0 +1,64 @@
+"""Figures: prompts land where they should, grids have the right layout, tables read right."""
+
+import torch
+
+from lit_gradcam.evaluation.figures import (
+    BACKGROUND_COLOUR,
+    FOREGROUND_COLOUR,
+    MASK_COLOUR,
+    draw_prompts,
+    heat_colours,
+    mask_outline,
+    pipeline_grid,
+    results_table,
+)
+from lit_gradcam.segmenters.base import Prompts
+
+
+def _grey(batch: int = 1) -> torch.Tensor:
+    return torch.full((batch, 3, 12, 16), 128, dtype=torch.uint8)
+
+
+def test_points_are_drawn_in_their_colours_and_padding_is_not() -> None:
+    prompts = Prompts(
+        torch.tensor([[[3.0, 4.0], [12.0, 8.0], [8.0, 2.0]]]), torch.tensor([[1, 0, -1]])
+    )
+    out = draw_prompts(_grey(), prompts, radius=1)
+    assert out[0, :, 4, 3].tolist() == list(FOREGROUND_COLOUR)  # (x=3, y=4) -> row 4, col 3
+    assert out[0, :, 8, 12].tolist() == list(BACKGROUND_COLOUR)
+    assert out[0, :, 2, 8].tolist() == [128, 128, 128]  # padding point not drawn
+    assert out[0, :, 0, 0].tolist() == [128, 128, 128]
+
+
+def test_mask_outline_paints_only_the_inner_boundary() -> None:
+    masks = torch.zeros(1, 12, 16, dtype=torch.bool)
+    masks[0, 3:9, 4:10] = True
+    out = mask_outline(_grey(), masks)
+    assert out[0, :, 3, 5].tolist() == list(MASK_COLOUR)  # on the edge
+    assert out[0, :, 5, 6].tolist() == [128, 128, 128]  # inside
+    assert out[0, :, 1, 1].tolist() == [128, 128, 128]  # outside
+
+
+def test_heat_colours_run_from_blue_to_red() -> None:
+    colours = heat_colours(torch.tensor([[[0.0, 1.0]]]))
+    assert colours[0, 2, 0, 0] > colours[0, 0, 0, 0]  # cold: more blue than red
+    assert colours[0, 0, 0, 1] > colours[0, 2, 0, 1]  # hot: more red than blue
+
+
+def test_grid_has_five_upscaled_panels_per_image() -> None:
+    batch, scale = 3, 4
+    prompts = Prompts(torch.zeros(batch, 1, 2), torch.ones(batch, 1, dtype=torch.long))
+    masks = torch.zeros(batch, 12, 16, dtype=torch.bool)
+    grid = pipeline_grid(_grey(batch), torch.rand(batch, 12, 16), prompts, masks, masks, scale)
+    assert grid.dtype == torch.uint8
+    assert grid.shape == (3, batch * (12 * scale + 2) + 2, 5 * (16 * scale + 2) + 2)
+
+
+def test_results_table_marks_oracles_and_missing_values() -> None:
+    rows = [
+        {"segmenter": "sam", "strategy": "A", "iou": 0.5, "hit_rate_fg": 1.0},
+        {"segmenter": "sam", "strategy": "GT", "uses_ground_truth": True, "iou": 0.98765},
+    ]
+    table = results_table(rows).splitlines()
+    assert table[2] == "| sam | A | 1.000 | 0.500 | – | – | – | – |"
+    assert table[3].startswith("| sam | GT (oracle: uses GT) | – | 0.988 |")
