@@ -25,7 +25,7 @@ from lit_gradcam.data.image_folder import save_png
 from lit_gradcam.evaluation.figures import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.pipeline import DEFAULT_CAM
 from lit_gradcam.prompts.base import PromptStrategy
-from lit_gradcam.prompts.strategies import WeightedCentroid
+from lit_gradcam.prompts.strategies import CamConsensus
 from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
@@ -52,7 +52,7 @@ class MaskWriter(BasePredictionWriter):
 
     Args:
         output_dir: where the files go (created if absent).
-        strategy: prompt strategy (default: `WeightedCentroid`).
+        strategy: prompt strategy (default: `CamConsensus`, the best on the validation split).
         segmenter: promptable segmenter (default: GrabCut, no weights needed).
         cam: the CAM the strategy reads when it names none (default: `DEFAULT_CAM`).
         overwrite: replace the predictions already in `output_dir`; without it such a folder
@@ -69,7 +69,7 @@ class MaskWriter(BasePredictionWriter):
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir)
-        self.strategy = strategy or WeightedCentroid()
+        self.strategy = strategy or CamConsensus()
         self.segmenter = segmenter or GrabCutSegmenter()
         self.cam = self.strategy.cam or cam or DEFAULT_CAM
         self.overwrite = overwrite

@@ -42,23 +42,27 @@ class CamConsensus(PromptStrategy):
     with heat rescaled to the image's maximum and zeroed below the threshold for the IoU. The
     soft IoU punishes masks that leak into cold pixels as much as masks that miss hot ones.
     The best mask wins (ties: the earlier candidate).
-    refine: a second `predict` from the winning mask itself, its box and its centre of mass
-    (snapped into it), whose prompts and mask are returned (PerSAM's cascade); the winner's
-    point sits where the CAM was hot, often beside the object, the mask's centre inside it.
-    Off: the winner's point, mask and score are returned as they are.
+    refine: a second `predict` from the winning mask's centre of mass (snapped into it), whose
+    prompt and mask are returned (PerSAM's cascade); the winner's point sits where the CAM was
+    hot, often beside the object, the mask's centre inside it. Off: the winner's point, mask
+    and score are returned as they are.
+    refine_box: also prompt the second pass with the winning mask's box. Off by default: on the
+    validation split (400 images) a box made GrabCut keep the winner's leaks (IoU 0.941 vs
+    0.966 without).
     """
 
     def __init__(
         self,
         threshold: float = 0.6,
-        num_peaks: int = 3,
+        num_peaks: int = 1,
         peak_distance: float = 6.0,
-        num_components: int = 1,
+        num_components: int = 0,
         connectivity: int = 8,
         heat_iou_weight: float = 1.0,
         heat_density_weight: float = 0.0,
         segmenter_score_weight: float = 0.25,
         refine: bool = True,
+        refine_box: bool = False,
         name: str | None = None,
         cam: CamSpec | None = None,
     ) -> None:
@@ -72,6 +76,7 @@ class CamConsensus(PromptStrategy):
         self.heat_density_weight = heat_density_weight
         self.segmenter_score_weight = segmenter_score_weight
         self.refine = refine
+        self.refine_box = refine_box
 
     def candidates(self, heatmaps: Tensor) -> tuple[Tensor, Tensor]:
         """Candidate points (B, C, 2) and valid (B, C); invalid slots hold the first candidate."""
@@ -127,7 +132,7 @@ class CamConsensus(PromptStrategy):
         prompts = foreground_points(point)
         if self.refine:
             inner = snap_to_mask(weighted_centroid(masks.float()), masks)
-            prompts = foreground_points(inner, mask_boxes(masks))
+            prompts = foreground_points(inner, mask_boxes(masks) if self.refine_box else None)
             masks, scores = segmenter.predict(state, prompts)
         return prompts, masks, scores
 

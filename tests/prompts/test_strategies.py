@@ -249,7 +249,7 @@ class TestCamConsensus:
 
     def test_picks_the_heat_backed_mask_over_a_bigger_heat_poor_decoy(self) -> None:
         segmenter = self.segmenter()
-        strategy = CamConsensus(refine=False)
+        strategy = CamConsensus(refine=False, num_peaks=3, num_components=1)
         prompts, masks, scores = strategy.segment(self.heatmaps, segmenter, state=None)
         check(prompts, 2)
         assert torch.equal(masks, segmenter.good)
@@ -289,18 +289,23 @@ class TestCamConsensus:
         assert len(segmenter.calls) == 1
         assert torch.equal(prompts.points, strategy.prompts(self.heatmaps).points)
 
-    def test_refine_feeds_the_winning_mask_back_as_box_and_centre(self) -> None:
+    @pytest.mark.parametrize("refine_box", [False, True])
+    def test_refine_feeds_the_winning_mask_back(self, refine_box: bool) -> None:
         shifted = as_heatmaps(blob(17.0, 16.0, 3.0), blob(17.0, 16.0, 3.0))  # CAM beside object
         good = disc(*self.centre, 4.0).expand(2, H, W)
         plain, refined = (FakeSegmenter(good, good, ~good) for _ in range(2))
         first, _, _ = CamConsensus(refine=False).segment(shifted, plain, state=None)
-        prompts, masks, _ = CamConsensus(refine=True).segment(shifted, refined, None)
+        strategy = CamConsensus(refine=True, refine_box=refine_box)
+        prompts, masks, _ = strategy.segment(shifted, refined, None)
         check(prompts, 2)
         assert first.points.flatten().tolist() == pytest.approx([17.0, 16.0] * 2)
         assert prompts.points.flatten().tolist() == pytest.approx([*self.centre] * 2)
-        assert prompts.boxes.tolist() == [[10.0, 12.0, 18.0, 20.0]] * 2
         assert len(refined.calls) == len(plain.calls) + 1
-        assert refined.calls[-1].boxes is not None
+        if refine_box:
+            assert prompts.boxes.tolist() == [[10.0, 12.0, 18.0, 20.0]] * 2
+            assert refined.calls[-1].boxes is not None
+        else:
+            assert prompts.boxes is None and refined.calls[-1].boxes is None
         assert torch.equal(masks, good)
 
     def test_prompts_alone_give_the_weighted_centroid(self) -> None:
