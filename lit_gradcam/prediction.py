@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import BasePredictionWriter
+from PIL import Image
 from torch import Tensor
 
 from lit_gradcam.cam.heatmaps import compute_heatmaps
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.data import CLASSES
-from lit_gradcam.data.image_folder import save_png
 from lit_gradcam.evaluation.figures import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.pipeline import DEFAULT_CAM
 from lit_gradcam.prompts.base import PromptStrategy
@@ -131,9 +132,9 @@ class MaskWriter(BasePredictionWriter):
         state = self.segmenter.embed(image[None])
         prompts, masks, scores = self.strategy.segment(heat, self.segmenter, state)
         mask_file, overlay_file = f"{stem}_mask.png", f"{stem}_overlay.png"
-        save_png(self.output_dir / mask_file, (masks[0].cpu().numpy() * 255).astype("uint8"))
+        _save_png(self.output_dir / mask_file, (masks[0].cpu().numpy() * 255).astype("uint8"))
         overlay = _overlay(image[None], heat, prompts, masks)
-        save_png(self.output_dir / overlay_file, overlay[0].permute(1, 2, 0).cpu().numpy())
+        _save_png(self.output_dir / overlay_file, overlay[0].permute(1, 2, 0).cpu().numpy())
         label = int(probabilities.argmax())
         return {
             "file": name,
@@ -169,6 +170,11 @@ def _overlay(images: Tensor, heatmaps: Tensor, prompts: Prompts, masks: Tensor) 
     out = blend(images, heat_colours(heatmaps), 0.4)
     out = mask_outline(out, masks, width)
     return draw_prompts(out, prompts, radius)
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    """Write an (H, W) or (H, W, 3) uint8 array as PNG."""
+    Image.fromarray(image).save(path)
 
 
 def _points_text(prompts: Prompts) -> str:

@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_gradcam.data import CLASSES
-from lit_gradcam.segmenters.base import IMAGENET_MEAN, IMAGENET_STD
+from lit_gradcam.segmenters.base import normalize_imagenet
 
 KINDS = {"images": ".png", "masks": ".png", "labels": ".txt"}
 #: How many offending names an error message lists before "...".
@@ -87,8 +87,6 @@ class ShapesFolder(Dataset):
         self._check_sizes(images, masks)
         self._images = [_rgb(image) for image in images]
         self._masks = [_binary(mask) for mask in masks]
-        self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
     def _check_folders(self) -> dict[str, Path]:
         if not self.root.is_dir():
@@ -162,6 +160,6 @@ class ShapesFolder(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
         image = torch.from_numpy(self._images[index]).permute(2, 0, 1).float().div_(255)
         if self.normalize:
-            image = (image - self._mean) / self._std
+            image = normalize_imagenet(image)
         label = torch.tensor(self.labels[index], dtype=torch.int64)
         return image, label, torch.from_numpy(self._masks[index])

@@ -11,14 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset
 
 from lit_gradcam.data.dataset import DatasetError, _decode, _rgb
-from lit_gradcam.segmenters.base import IMAGENET_MEAN, IMAGENET_STD
+from lit_gradcam.segmenters.base import normalize_imagenet
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -68,9 +66,7 @@ def normalize_resized(image: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     x = image[None].float() / 255
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x.clamp(0, 1) - mean) / std)[0]
+    return normalize_imagenet(x.clamp(0, 1))[0]
 
 
 def collate_images(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -82,8 +78,3 @@ def collate_images(items: list[dict[str, Any]]) -> dict[str, Any]:
         "stem": [item["stem"] for item in items],
         "error": [item["error"] for item in items],
     }
-
-
-def save_png(path: Path, image: np.ndarray) -> None:
-    """Write an (H, W) or (H, W, 3) uint8 array as PNG."""
-    Image.fromarray(image).save(path)

@@ -86,8 +86,9 @@ class SegmentationEvaluation(L.Callback):
         self.every_n_val_epochs = every_n_val_epochs
         # keyed "{segmenter}/{strategy}"; a ModuleList (not a ModuleDict, whose keys may not
         # hold "." or "/") so the metrics follow the module to its device
-        self._metric_list = nn.ModuleList(SegmentationMetrics() for _ in self._metric_keys())
-        self.metrics = dict(zip(self._metric_keys(), self._metric_list, strict=True))
+        keys = self._metric_keys()
+        self._metric_list = nn.ModuleList(SegmentationMetrics() for _ in keys)
+        self.metrics = dict(zip(keys, self._metric_list, strict=True))
         self.class_accuracy = MulticlassAccuracy(len(CLASSES), average=None)
         self._logged: list[PipelineOutput] = []
 

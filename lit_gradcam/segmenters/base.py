@@ -100,6 +100,13 @@ class Prompts:
         return Prompts(out_points, out_labels, boxes)
 
 
+def normalize_imagenet(images: Tensor) -> Tensor:
+    """ImageNet-normalise float RGB in [0, 1], (..., 3, H, W): what the classifier reads."""
+    mean = images.new_tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = images.new_tensor(IMAGENET_STD).view(3, 1, 1)
+    return (images - mean) / std
+
+
 def denormalize_to_uint8(
     images: Tensor,
     mean: tuple[float, float, float] = IMAGENET_MEAN,
