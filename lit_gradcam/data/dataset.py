@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_gradcam.data import CLASSES
-from lit_gradcam.segmenters.base import normalize_imagenet
+from lit_gradcam.imaging import normalize_imagenet
 
 KINDS = {"images": ".png", "masks": ".png", "labels": ".txt"}
 #: How many offending names an error message lists before "...".

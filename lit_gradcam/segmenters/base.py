@@ -14,14 +14,31 @@ from typing import Any
 import torch
 from torch import Tensor
 
+# Re-exported for modules that still import the normalisation from here; it lives in imaging.
+from lit_gradcam.imaging import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    denormalize_to_uint8,
+    normalize_imagenet,
+)
+
+__all__ = [
+    "BACKGROUND",
+    "FOREGROUND",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PAD_LABEL",
+    "Prompts",
+    "Segmenter",
+    "denormalize_to_uint8",
+    "normalize_imagenet",
+]
+
 #: Label of a padding point: images with fewer points than the batch's N are padded with it.
 #: It is segment_anything's own convention for "not a point".
 PAD_LABEL = -1
 FOREGROUND = 1
 BACKGROUND = 0
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -98,24 +115,6 @@ class Prompts:
             out_points[i, : p.shape[0]] = p.float()
             out_labels[i, : lab.shape[0]] = lab.long()
         return Prompts(out_points, out_labels, boxes)
-
-
-def normalize_imagenet(images: Tensor) -> Tensor:
-    """ImageNet-normalise float RGB in [0, 1], (..., 3, H, W): what the classifier reads."""
-    mean = images.new_tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = images.new_tensor(IMAGENET_STD).view(3, 1, 1)
-    return (images - mean) / std
-
-
-def denormalize_to_uint8(
-    images: Tensor,
-    mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD,
-) -> Tensor:
-    """Undo ImageNet normalisation: float (B, 3, H, W) -> uint8 RGB (B, 3, H, W), same device."""
-    m = images.new_tensor(mean).view(1, 3, 1, 1)
-    s = images.new_tensor(std).view(1, 3, 1, 1)
-    return (images * s + m).mul(255).round().clamp(0, 255).to(torch.uint8)
 
 
 class Segmenter(ABC):

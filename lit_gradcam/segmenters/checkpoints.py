@@ -4,7 +4,8 @@
 an explicit path is used as is; otherwise the cache is searched and, failing that, the official
 file is downloaded into a temporary file next to its final place, checked against its sha256 and
 only then renamed into place, so an interrupted or corrupted download never looks like a
-checkpoint. `load_sam` builds the architecture and loads the weights with `weights_only=True`.
+checkpoint. `load_sam` builds the architecture and loads the weights with `weights_only=True`;
+segment_anything is imported only there.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything import sam_model_registry
-from segment_anything.modeling import Sam
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
 
 #: Environment variable naming the checkpoint cache directory.
 CACHE_ENV = "LIT_GRADCAM_CACHE"
@@ -163,13 +166,18 @@ def _manual_hint(url: str, target: Path) -> str:
 def load_sam(
     model_type: str,
     checkpoint_path: str | os.PathLike[str],
-    registry: Mapping[str, Callable[..., Sam]] = sam_model_registry,
+    registry: Mapping[str, Callable[..., Sam]] | None = None,
 ) -> Sam:
-    """Build `registry[model_type]` and load the state dict at `checkpoint_path` (weights only).
+    """Build `registry[model_type]` (default: `sam_model_registry`) and load the state dict at
+    `checkpoint_path` (weights only).
 
     Raises CheckpointArchitectureError naming the file and both architectures when the file
     holds another model's weights.
     """
+    if registry is None:
+        from segment_anything import sam_model_registry
+
+        registry = sam_model_registry
     if model_type not in registry:
         raise ValueError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
     path = Path(checkpoint_path)

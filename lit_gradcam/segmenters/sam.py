@@ -5,7 +5,8 @@ embeddings; `predict` runs the prompt encoder and mask decoder per image on them
 of prompt sets cost no further encoder pass. Every step is segment_anything's own
 (`ResizeLongestSide`, `Sam.preprocess`, the encoders, the decoder, `Sam.postprocess_masks`),
 called in the order `SamPredictor.set_image` + `SamPredictor.predict` call them, so the masks are
-the predictor's, mask for mask.
+the predictor's, mask for mask. segment_anything is imported when the model is first needed,
+so a config naming this class parses without it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor
 
 from lit_gradcam.segmenters.base import Prompts, Segmenter
 from lit_gradcam.segmenters.checkpoints import load_sam, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
+    from segment_anything.utils.transforms import ResizeLongestSide
 
 _MULTIMASK = ("auto", "always", "never")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -101,6 +105,8 @@ class SamSegmenter(Segmenter):
 
     @property
     def _transform(self) -> ResizeLongestSide:
+        from segment_anything.utils.transforms import ResizeLongestSide
+
         return ResizeLongestSide(self.model.image_encoder.img_size)
 
     def to(self, device: torch.device | str) -> SamSegmenter:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
-from lit_gradcam.segmenters.base import IMAGENET_MEAN, IMAGENET_STD
+from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD
 
 H, W = 48, 64
 

@@ -1,17 +1,11 @@
-"""Prompts validation and padding, and the ImageNet de-normalisation helper."""
+"""Prompts validation and padding."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lit_gradcam.segmenters.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PAD_LABEL,
-    Prompts,
-    denormalize_to_uint8,
-)
+from lit_gradcam.segmenters.base import PAD_LABEL, Prompts
 
 
 def _prompts(points, labels, boxes=None) -> Prompts:
@@ -64,13 +58,3 @@ def test_from_lists_pads_and_select_drops_padding() -> None:
     first = prompts.select(0)
     assert first.points.tolist() == [[[1.0, 2.0]]] and first.labels.tolist() == [[1]]
     assert prompts.select(1).points.shape == (1, 2, 2)
-
-
-def test_denormalize_round_trips_uint8_images() -> None:
-    images = torch.randint(0, 256, (4, 3, 48, 64), dtype=torch.uint8)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    normalised = (images.float() / 255 - mean) / std
-    restored = denormalize_to_uint8(normalised)
-    assert restored.dtype == torch.uint8
-    assert torch.equal(restored, images)
