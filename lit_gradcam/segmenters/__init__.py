@@ -18,6 +18,7 @@ _EXPORTS = {
     "SAM_CHECKPOINTS": "lit_gradcam.segmenters.checkpoints",
     "CheckpointArchitectureError": "lit_gradcam.segmenters.checkpoints",
     "CheckpointDownloadError": "lit_gradcam.segmenters.checkpoints",
+    "CheckpointIntegrityError": "lit_gradcam.segmenters.integrity",
     "load_sam": "lit_gradcam.segmenters.checkpoints",
     "resolve_checkpoint": "lit_gradcam.segmenters.checkpoints",
     "GrabCutSegmenter": "lit_gradcam.segmenters.grabcut",

@@ -1,28 +1,35 @@
-"""Official SAM checkpoints: where they live, how to fetch them safely, how to load them.
+"""Official SAM checkpoints: where they live, how to fetch and verify them, how to load them.
 
-`resolve_checkpoint` turns a model type (and an optional explicit path) into a local file:
-an explicit path is used as is; otherwise the cache is searched and, failing that, the official
-file is downloaded into a temporary file next to its final place, checked against its sha256 and
-only then renamed into place, so an interrupted or corrupted download never looks like a
-checkpoint. `load_sam` builds the architecture and loads the weights with `weights_only=True`;
-segment_anything is imported only there.
+`resolve_checkpoint` turns a model type (and an optional explicit path) into a local, verified
+file. An explicit path is used where it is; otherwise the cache is searched and, failing that, the
+official file is downloaded into a temporary file next to its final place, checked against its
+sha256 and only then renamed into place, so an interrupted download never looks like a
+checkpoint. Every file is hashed once (see `integrity`): a cached file or a user's copy of an
+official file must have the official sha256, any other file has its digest recorded. Under
+DDP, local rank 0 of each node does this while the other ranks wait at a barrier, so a node
+downloads and hashes once. `load_sam` builds the architecture and loads the weights with
+`weights_only=True`; segment_anything is imported only there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
+
+from lit_gradcam.segmenters.integrity import verify_sha256, write_stamp
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -89,13 +96,61 @@ def resolve_checkpoint(
     registry: Mapping[str, CheckpointSpec] = SAM_CHECKPOINTS,
     progress: bool = True,
 ) -> Path:
-    """Local path of the checkpoint for `model_type`: `checkpoint` if given, else the cached
-    official file, downloading and verifying it first if it is not cached yet."""
-    if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"SAM checkpoint for {model_type!r} not found: {path}")
-        return path
+    """Local, verified path of the checkpoint for `model_type`: `checkpoint` if given, else the
+    cached official file, downloaded first if it is not cached yet."""
+    with _local_rank_zero_first():
+        if checkpoint is not None:
+            return _verified_user_file(Path(checkpoint).expanduser(), model_type, registry)
+        return _verified_cached_file(model_type, cache_dir, registry, progress)
+
+
+@contextlib.contextmanager
+def _local_rank_zero_first() -> Iterator[None]:
+    """Run the block on local rank 0 of each node while the other ranks wait at a barrier.
+
+    The waiting ranks then run it too and find the file and its stamp in place. If rank 0
+    fails, the others still pass the barrier and fail with their own message rather than hang.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        yield
+        return
+    leader = dist.get_node_local_rank(fallback_rank=dist.get_rank()) == 0
+    if not leader:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if leader:
+            dist.barrier()
+
+
+def _verified_user_file(
+    path: Path, model_type: str, registry: Mapping[str, CheckpointSpec]
+) -> Path:
+    """`path`, hashed once: against the official sha256 if it carries an official file's name
+    (a copy of that file), else only recorded (the user's own weights)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"SAM checkpoint for {model_type!r} not found: {path}")
+    official = next((spec for spec in registry.values() if spec.filename == path.name), None)
+    if official is None:
+        verify_sha256(path)
+    else:
+        verify_sha256(
+            path,
+            official.sha256,
+            advice=f"Its name is that of the official checkpoint {official.url}: download it "
+            f"again and save it as {path}, or, if it holds your own weights, give it another name.",
+        )
+    return path
+
+
+def _verified_cached_file(
+    model_type: str,
+    cache_dir: str | os.PathLike[str] | None,
+    registry: Mapping[str, CheckpointSpec],
+    progress: bool,
+) -> Path:
+    """The official file for `model_type` in the cache, downloaded if missing, hashed once."""
     if model_type not in registry:
         raise ValueError(
             f"no official checkpoint for model_type {model_type!r}; "
@@ -106,11 +161,17 @@ def resolve_checkpoint(
     target = directory / spec.filename
     if not target.is_file():
         download(spec, target, progress=progress)
+    verify_sha256(
+        target,
+        spec.sha256,
+        advice=f"Delete it and run again to download it afresh. {_manual_hint(spec.url, target)}",
+    )
     return target
 
 
 def download(spec: CheckpointSpec, target: Path, progress: bool = True) -> None:
-    """Fetch `spec.url` to `target` via a verified temporary file in the same directory."""
+    """Fetch `spec.url` to `target` via a verified temporary file in the same directory, and
+    stamp it with the sha256 computed on the way."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -123,6 +184,7 @@ def download(spec: CheckpointSpec, target: Path, progress: bool = True) -> None:
                 f"the download was deleted. {_manual_hint(spec.url, target)}"
             )
         os.replace(tmp, target)
+        write_stamp(target, digest)
     finally:
         tmp.unlink(missing_ok=True)
 

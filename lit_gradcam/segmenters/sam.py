@@ -52,8 +52,9 @@ class SamSegmenter(Segmenter):
 
     model_type: `sam_model_registry` key: "vit_b", "vit_l" or "vit_h".
     checkpoint: path to the weights; None = the official file, from the cache or downloaded
-        (see `checkpoints.resolve_checkpoint`). Resolved when the model is first needed, so a
-        config naming this class parses offline.
+        (see `checkpoints.resolve_checkpoint`). Either way its sha256 is checked once (a file
+        named like an official one must be that file) and stamped beside it. Resolved when the
+        model is first needed, so a config naming this class parses offline.
     encode_batch_size: images per image-encoder forward in `embed`.
     multimask: "auto" = three candidate masks, keeping the best predicted IoU, when the prompt is
         ambiguous (at most one point and no box), one mask otherwise (SAM's advice); "always"
