@@ -4,14 +4,16 @@
     ROOT/masks/{split}/{stem}.png    anything > 0 is the shape (0/255, 0/1, grey or RGB)
     ROOT/labels/{split}/{stem}.txt   a class name from CLASSES
 
-Broken data should fail before training starts, with one message naming the file, rather than
-as a crash in a loader worker hours in. So __init__ decodes every file once and keeps the
-decoded pixels (a 48x64 split of 5000 costs ~60 MB), which also spares the loaders any I/O.
+Broken data should fail before training starts rather than as a crash in a loader worker hours
+in, and all at once: __init__ reads every file once, collects every bad one (missing, unknown
+class, unreadable, wrong size) and raises a single DatasetError listing them by problem, so a
+folder is fixed in one pass. The decoded pixels are kept, which also spares the loaders any I/O.
 """
 
 from __future__ import annotations
 
 import io
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,32 +27,62 @@ from lit_gradcam.data import CLASSES
 from lit_gradcam.imaging import normalize_imagenet
 
 KINDS = {"images": ".png", "masks": ".png", "labels": ".txt"}
-#: How many offending names an error message lists before "...".
-SHOWN = 5
+#: How many bad files an error message lists per problem before "... and N more".
+SHOWN = 20
 
 
 class DatasetError(ValueError):
-    """A dataset folder does not follow the homework layout; the message names the culprit."""
+    """A dataset folder does not follow the homework layout; the message names the culprits."""
 
 
-def _few(names: list[str]) -> str:
-    shown = ", ".join(sorted(names)[:SHOWN])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > SHOWN else "")
+class _Problems:
+    """The bad files of one split, grouped by problem, to be reported in one DatasetError."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, list[tuple[Path, str]]] = {}
+
+    def add(self, problem: str, path: Path, detail: str = "") -> None:
+        self._groups.setdefault(problem, []).append((path, detail))
+
+    def raise_any(self, split: str, root: Path) -> None:
+        """Raise one DatasetError listing every problem (SHOWN per kind), if there is any."""
+        if not self._groups:
+            return
+        count = len({path for found in self._groups.values() for path, _ in found})
+        lines = [f"split {split!r} of {root} has {count} bad or missing file(s):"]
+        for problem, found in self._groups.items():
+            lines.append(f"- {len(found)} {problem}:")
+            lines += [f"    {path}{detail}" for path, detail in sorted(found)[:SHOWN]]
+            if len(found) > SHOWN:
+                lines.append(f"    ... and {len(found) - SHOWN} more")
+        raise DatasetError("\n".join(lines))
+
+
+def _open(path: Path) -> Image.Image:
+    """Read, verify (chunk CRCs) and fully decode one image; raises whatever PIL raises."""
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as probe:
+        probe.verify()
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
 
 
 def _decode(path: Path) -> Image.Image:
-    """Read, verify (chunk CRCs) and fully decode one image; DatasetError naming it if broken."""
+    """`_open`, with a DatasetError naming the file if it is broken."""
     try:
-        data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        return _open(path)
     except Exception as error:  # PIL raises many types for broken files
         raise DatasetError(
             f"unreadable or truncated image {path}: {type(error).__name__}: {error}"
         ) from error
-    return image
+
+
+def _open_or_error(path: Path) -> Image.Image | Exception:
+    try:
+        return _open(path)
+    except Exception as error:  # PIL raises many types for broken files
+        return error
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
@@ -77,16 +109,20 @@ class ShapesFolder(Dataset):
     def __init__(self, root: str | Path, split: str, normalize: bool = True) -> None:
         self.root, self.split, self.normalize = Path(root), split, normalize
         folders = self._check_folders()
-        self.stems = self._matching_stems(folders)
-        self.image_paths = [folders["images"] / f"{s}.png" for s in self.stems]
-        self.mask_paths = [folders["masks"] / f"{s}.png" for s in self.stems]
-        self.labels = [self._read_label(folders["labels"] / f"{s}.txt") for s in self.stems]
+        files = self._list_files(folders)
+        problems = _Problems()
+        self.stems = self._complete_stems(folders, files, problems)
+        labels = {stem: self._read_label(path, problems) for stem, path in files["labels"].items()}
         with ThreadPoolExecutor(max_workers=4) as pool:  # PIL decodes without the GIL
-            images = list(pool.map(_decode, self.image_paths))
-            masks = list(pool.map(_decode, self.mask_paths))
-        self._check_sizes(images, masks)
-        self._images = [_rgb(image) for image in images]
-        self._masks = [_binary(mask) for mask in masks]
+            images = self._decode_all(pool, files["images"], problems)
+            masks = self._decode_all(pool, files["masks"], problems)
+        self._check_sizes(files, images, masks, problems)
+        problems.raise_any(self.split, self.root)
+        self.image_paths = [files["images"][s] for s in self.stems]
+        self.mask_paths = [files["masks"][s] for s in self.stems]
+        self.labels = [labels[s] for s in self.stems]
+        self._images = [_rgb(images[s]) for s in self.stems]
+        self._masks = [_binary(masks[s]) for s in self.stems]
 
     def _check_folders(self) -> dict[str, Path]:
         if not self.root.is_dir():
@@ -103,55 +139,100 @@ class ShapesFolder(Dataset):
             )
         return folders
 
-    def _matching_stems(self, folders: dict[str, Path]) -> list[str]:
-        """Stems present in all three folders; DatasetError if any folder lacks some."""
-        stems = {
+    def _list_files(self, folders: dict[str, Path]) -> dict[str, dict[str, Path]]:
+        """Per kind, stem -> file; DatasetError if the split holds no file at all."""
+        files = {
             kind: {
-                p.stem for p in folder.iterdir() if p.suffix.lower() == KINDS[kind] and p.is_file()
+                p.stem: p
+                for p in sorted(folder.iterdir())
+                if p.suffix.lower() == KINDS[kind] and p.is_file()
             }
             for kind, folder in folders.items()
         }
-        every = set.union(*stems.values())
-        if not every:
+        if not any(files.values()):
             raise DatasetError(
                 f"split {self.split!r} of {self.root} is empty: no .png images in "
                 f"{folders['images']}"
             )
-        problems = [
-            f"{folders[kind]} lacks {len(every - found)} stem(s) that other folders have: "
-            f"{_few(list(every - found))} (expected {{stem}}{KINDS[kind]} for each)"
-            for kind, found in stems.items()
-            if every - found
-        ]
-        if problems:
-            raise DatasetError(
-                f"stems of split {self.split!r} do not match across images/masks/labels: "
-                + "; ".join(problems)
-            )
-        return sorted(every)
+        return files
 
-    def _read_label(self, path: Path) -> int:
-        name = path.read_text(encoding="utf-8-sig").strip().lower()
+    @staticmethod
+    def _complete_stems(
+        folders: dict[str, Path], files: dict[str, dict[str, Path]], problems: _Problems
+    ) -> list[str]:
+        """Stems present in all three folders; each file another folder lacks is a problem."""
+        every = set().union(*files.values())
+        for kind, found in files.items():
+            for stem in sorted(every - found.keys()):
+                present = next(files[other][stem] for other in KINDS if stem in files[other])
+                problems.add(
+                    "missing file(s) (their stem is in another folder)",
+                    folders[kind] / f"{stem}{KINDS[kind]}",
+                    f" ({present} exists)",
+                )
+        return sorted(set.intersection(*(set(found) for found in files.values())))
+
+    @staticmethod
+    def _read_label(path: Path, problems: _Problems) -> int | None:
+        try:
+            name = path.read_text(encoding="utf-8-sig").strip().lower()
+        except (OSError, UnicodeDecodeError) as error:
+            problems.add("unreadable label file(s)", path, f": {type(error).__name__}: {error}")
+            return None
         if name not in CLASSES:
-            raise DatasetError(
-                f"unknown class {name!r} in label file {path}; expected one of {', '.join(CLASSES)}"
+            problems.add(
+                f"label(s) naming an unknown class (expected one of {', '.join(CLASSES)})",
+                path,
+                f": {name!r}",
             )
+            return None
         return CLASSES.index(name)
 
-    def _check_sizes(self, images: list[Image.Image], masks: list[Image.Image]) -> None:
-        """Every mask matches its image, and every image the first (so batches stack)."""
-        for path, image, mask_path, mask in zip(
-            self.image_paths, images, self.mask_paths, masks, strict=True
+    @staticmethod
+    def _decode_all(
+        pool: ThreadPoolExecutor, paths: dict[str, Path], problems: _Problems
+    ) -> dict[str, Image.Image]:
+        """Stem -> decoded image, for the files that decode; the others are problems."""
+        decoded = {}
+        for (stem, path), image in zip(
+            paths.items(), pool.map(_open_or_error, paths.values()), strict=True
         ):
-            if mask.size != image.size:
-                raise DatasetError(
-                    f"mask {mask_path} is {mask.width}x{mask.height} but its image {path} is "
-                    f"{image.width}x{image.height} (width x height); they must match"
+            if isinstance(image, Exception):
+                problems.add(
+                    "unreadable or truncated image(s)", path, f": {type(image).__name__}: {image}"
                 )
-            if image.size != images[0].size:
-                raise DatasetError(
-                    f"image {path} is {image.width}x{image.height} but {self.image_paths[0]} is "
-                    f"{images[0].width}x{images[0].height}; all images of a split must match"
+            else:
+                decoded[stem] = image
+        return decoded
+
+    @staticmethod
+    def _check_sizes(
+        files: dict[str, dict[str, Path]],
+        images: dict[str, Image.Image],
+        masks: dict[str, Image.Image],
+        problems: _Problems,
+    ) -> None:
+        """Every mask matches its image, and every image the split's usual size (so batches
+        stack); the odd ones out are problems."""
+        for stem in images.keys() & masks.keys():
+            image, mask = images[stem], masks[stem]
+            if mask.size != image.size:
+                problems.add(
+                    "mask(s) whose size is not their image's (width x height)",
+                    files["masks"][stem],
+                    f" is {mask.width}x{mask.height}, its image {files['images'][stem]} "
+                    f"is {image.width}x{image.height}",
+                )
+        if not images:
+            return
+        (width, height), _ = Counter(image.size for image in images.values()).most_common(1)[0]
+        for stem, image in images.items():
+            if image.size != (width, height):
+                problems.add(
+                    f"image(s) not of the split's usual size {width}x{height} (width x height; "
+                    "all images of a split must match)",
+                    files["images"][stem],
+                    f" is {image.width}x{image.height}",
                 )
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""ShapesFolder: reading the homework layout, and one clear error per kind of broken folder."""
+"""ShapesFolder: reading the homework layout, and one error naming every bad file of a split."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lit_gradcam.data import CLASSES
+from lit_gradcam.data import CLASSES, dataset
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD
 
@@ -96,7 +96,7 @@ def test_mismatched_stems_name_the_missing_ones(tiny_copy: Path):
     with pytest.raises(DatasetError) as error:
         ShapesFolder(tiny_copy, "train")
     message = str(error.value)
-    assert "do not match" in message
+    assert "missing file(s)" in message
     assert "00004" in message and str(tiny_copy / "labels" / "train") in message
     assert "00011" in message and str(tiny_copy / "masks" / "train") in message
     assert "x" in message and str(tiny_copy / "images" / "train") in message
@@ -151,3 +151,46 @@ def test_empty_split_is_an_error(tmp_path: Path):
     with pytest.raises(DatasetError, match="is empty") as error:
         ShapesFolder(tmp_path, "train")
     assert str(tmp_path / "images" / "train") in str(error.value)
+
+
+def test_every_kind_of_bad_file_is_named_in_one_error(tiny_copy: Path):
+    images, masks, labels = (tiny_copy / kind / "train" for kind in ("images", "masks", "labels"))
+    (labels / "00004.txt").unlink()
+    (labels / "00006.txt").write_text("hexagon\n")
+    (labels / "00007.txt").write_bytes(b"\xff\xfe\x00")
+    for truncated in (images / "00002.png", masks / "00003.png"):
+        truncated.write_bytes(truncated.read_bytes()[:100])
+    Image.new("L", (32, 32)).save(masks / "00009.png")
+    Image.new("RGB", (40, 30)).save(images / "00011.png")
+    Image.new("L", (40, 30)).save(masks / "00011.png")
+    with pytest.raises(DatasetError) as error:
+        ShapesFolder(tiny_copy, "train")
+    message = str(error.value)
+    assert message.startswith(f"split 'train' of {tiny_copy} has 7 bad or missing file(s):")
+    groups = {
+        "1 missing file(s)": [labels / "00004.txt"],
+        "1 label(s) naming an unknown class": [labels / "00006.txt"],
+        "1 unreadable label file(s)": [labels / "00007.txt"],
+        "2 unreadable or truncated image(s)": [images / "00002.png", masks / "00003.png"],
+        "1 mask(s) whose size is not their image's": [masks / "00009.png"],
+        "1 image(s) not of the split's usual size 64x48": [images / "00011.png"],
+    }
+    for title, paths in groups.items():
+        assert f"- {title}" in message
+        section = message.split(f"- {title}")[1].split("\n- ")[0]
+        assert all(str(path) in section for path in paths), (title, section)
+    assert "'hexagon'" in message and "is 32x32, its image" in message and "is 40x30" in message
+
+
+def test_a_long_list_stops_after_the_limit(tiny_copy: Path, monkeypatch):
+    monkeypatch.setattr(dataset, "SHOWN", 5)
+    labels = sorted((tiny_copy / "labels" / "train").iterdir())
+    for path in labels:
+        path.write_text("blob")
+    with pytest.raises(DatasetError) as error:
+        ShapesFolder(tiny_copy, "train")
+    message = str(error.value)
+    assert f"- {len(labels)} label(s) naming an unknown class" in message
+    assert all(str(path) in message for path in labels[:5])
+    assert not any(str(path) in message for path in labels[5:])
+    assert message.endswith(f"... and {len(labels) - 5} more")
