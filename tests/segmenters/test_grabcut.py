@@ -12,7 +12,7 @@ from lit_gradcam.data import ShapesFolder, generate_dataset
 from lit_gradcam.prompts.base import foreground_points
 from lit_gradcam.prompts.geometry import snap_to_mask, weighted_centroid
 from lit_gradcam.segmenters.base import Prompts, denormalize_to_uint8
-from lit_gradcam.segmenters.grabcut import GrabCutSegmenter, boundary_step
+from lit_gradcam.segmenters.grabcut import GrabCutSegmenter, boundary_step, refine_edges
 
 HEIGHT, WIDTH = 48, 64
 
@@ -33,9 +33,32 @@ def _scene(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return image.round().to(torch.uint8), mask
 
 
-def _scenes(alpha: float, seeds) -> tuple[torch.Tensor, torch.Tensor]:
-    images, masks = zip(*[_scene(alpha, seed) for seed in seeds], strict=True)
+def _scenes(alpha: float, seeds, scene=_scene) -> tuple[torch.Tensor, torch.Tensor]:
+    images, masks = zip(*[scene(alpha, seed) for seed in seeds], strict=True)
     return torch.stack(images), torch.stack(masks)
+
+
+def _anti_aliased_scene(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A square turned by a random angle over a smooth background, each pixel blended by the
+    share of it the square covers (8 x 8 samples), and its mask: coverage >= 0.5."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (4, 6, 3)).astype(np.float32)
+    background = torch.nn.functional.interpolate(
+        torch.from_numpy(small).permute(2, 0, 1)[None], (HEIGHT, WIDTH), mode="bicubic"
+    )[0].clamp(0, 255)
+    samples = (np.arange(8) + 0.5) / 8
+    ys = (np.arange(HEIGHT)[:, None] + samples).ravel()
+    xs = (np.arange(WIDTH)[:, None] + samples).ravel()
+    cx, cy, half = rng.uniform(20, WIDTH - 20), rng.uniform(18, HEIGHT - 18), rng.uniform(5, 8)
+    turn = rng.uniform(0, np.pi / 2)
+    u = (xs[None] - cx) * np.cos(turn) + (ys[:, None] - cy) * np.sin(turn)
+    v = -(xs[None] - cx) * np.sin(turn) + (ys[:, None] - cy) * np.cos(turn)
+    inside = (np.abs(u) <= half) & (np.abs(v) <= half)
+    coverage = torch.from_numpy(inside.reshape(HEIGHT, 8, WIDTH, 8).mean((1, 3))).float()
+    colour = torch.from_numpy(rng.integers(0, 256, 3).astype(np.float32))[:, None, None]
+    weight = alpha * coverage
+    image = background * (1 - weight) + colour * weight
+    return image.round().to(torch.uint8), coverage >= 0.5
 
 
 def _xy(mask: torch.Tensor) -> torch.Tensor:
@@ -63,6 +86,38 @@ def test_centroid_point_segments_synthetic_discs(alpha: float) -> None:
     assert pred.shape == masks.shape and pred.dtype == torch.bool
     assert scores.shape == (8,) and ((scores > 0) & (scores <= 1)).all()
     assert _iou(pred, masks).mean() >= 0.9
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.7])
+def test_anti_aliased_edges_follow_half_coverage(alpha: float) -> None:
+    """GrabCut alone puts the ring of partly covered edge pixels wholly on one side; re-deciding
+    them by coverage recovers the coverage >= 0.5 mask."""
+    images, masks = _scenes(alpha, range(24), _anti_aliased_scene)
+    prompts = _centroid_prompts(masks)
+    segmenter = GrabCutSegmenter()
+    pred, _ = segmenter.predict(segmenter.embed(images), prompts)
+    plain = GrabCutSegmenter(edge_radius=0)
+    unrefined, _ = plain.predict(plain.embed(images), prompts)
+    assert _iou(pred, masks).mean() >= 0.98
+    assert (pred ^ masks).sum() <= 0.75 * (unrefined ^ masks).sum()
+
+
+@pytest.mark.parametrize(("covered", "cut_width"), [(0.6, 5), (0.4, 6)])
+def test_refine_edges_decides_a_mixed_pixel_by_its_coverage(covered: float, cut_width: int):
+    """A vertical edge: foreground 200 in columns 0-4, column 5 partly covered, background 0
+    after. Whichever side the cut put column 5 on, it ends up inside iff covered >= 0.5, except
+    a pixel whose colour is no mix of the two sides (texture), which keeps the cut's label."""
+    image = np.zeros((12, 12, 3), np.uint8)
+    image[:, :5] = 200
+    image[:, 5] = round(200 * covered)
+    image[6, 5] = (0, 200, 0)
+    mask = np.zeros((12, 12), bool)
+    mask[:, :cut_width] = True
+    refined = refine_edges(image, mask, 2)
+    mixed = np.arange(12) != 6
+    assert refined[:, :5].all() and not refined[:, 6:].any()
+    assert (refined[mixed, 5] == (covered >= 0.5)).all()
+    assert refined[6, 5] == mask[6, 5]
 
 
 def test_deterministic() -> None:
@@ -141,6 +196,8 @@ def test_boundary_step() -> None:
 def test_invalid_arguments_and_inputs() -> None:
     with pytest.raises(ValueError, match="iterations"):
         GrabCutSegmenter(iterations=0)
+    with pytest.raises(ValueError, match="edge_radius=-1"):
+        GrabCutSegmenter(edge_radius=-1)
     segmenter = GrabCutSegmenter()
     with pytest.raises(ValueError, match="uint8"):
         segmenter.embed(torch.zeros(1, 3, 8, 8))
