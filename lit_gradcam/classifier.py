@@ -6,10 +6,16 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 import torchvision
+from jsonargparse import lazy_instance
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lit_gradcam.augmentation import TrainAugmentation
+from lit_gradcam.pretrained import SHAPES_WEIGHTS, load_shapes_weights
+
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
+#: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
+DEFAULT_AUGMENTATION = lazy_instance(TrainAugmentation)
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -17,9 +23,15 @@ class WeightsUnavailableError(RuntimeError):
 
 
 def build_resnet(arch: str, num_classes: int, weights: str | None) -> nn.Module:
-    """A torchvision ResNet with a `num_classes` head; `weights` is a torchvision enum name."""
+    """A torchvision ResNet with a `num_classes` head. `weights`: None (from scratch), a
+    torchvision enum name (e.g. ``IMAGENET1K_V1``), or ``shapes`` (see `lit_gradcam.pretrained`).
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
+    if weights == SHAPES_WEIGHTS:
+        model = build_resnet(arch, num_classes, None)
+        load_shapes_weights(model, arch)
+        return model
     weight_enum = None
     if weights is not None:
         enum_class = torchvision.models.get_model_weights(arch)
@@ -28,7 +40,8 @@ def build_resnet(arch: str, num_classes: int, weights: str | None) -> nn.Module:
         except KeyError:
             valid = [w.name for w in enum_class]
             raise ValueError(
-                f"model.weights: {weights!r} is not a weight of {arch}; valid: {valid} or null"
+                f"model.weights: {weights!r} is not a weight of {arch}; valid: {valid}, "
+                f"{SHAPES_WEIGHTS!r} or null"
             ) from None
     try:
         model = torchvision.models.get_model(arch, weights=weight_enum)
@@ -50,9 +63,11 @@ class ShapeClassifier(L.LightningModule):
         arch: torchvision ResNet name.
         weights: torchvision weight enum name (e.g. ``IMAGENET1K_V1``) or None for scratch.
         lr, weight_decay: AdamW settings (the homework's defaults).
-        one_cycle: use a one-cycle schedule peaking at `lr` (stable from-scratch training).
-        hflip: mirror half of each training batch (images and masks stay aligned); this also
-            keeps later heatmaps left-right symmetric.
+        one_cycle: use a one-cycle schedule peaking at `lr` over the trainer's whole run
+            (`max_steps`), which makes from-scratch training stable.
+        augmentation: label-preserving jitter of each training batch (images only), or None.
+        label_smoothing: cross-entropy label smoothing (keeps a small-data model from
+            growing over-confident logits on the images it has memorised).
     """
 
     def __init__(
@@ -63,10 +78,13 @@ class ShapeClassifier(L.LightningModule):
         lr: float = 2e-3,
         weight_decay: float = 0.05,
         one_cycle: bool = True,
-        hflip: bool = True,
+        augmentation: TrainAugmentation | None = DEFAULT_AUGMENTATION,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # the run's config.yaml records the augmentation; a checkpoint needs none to predict
+        self.save_hyperparameters(ignore=["augmentation"])
+        self.augmentation = augmentation
         self.model = build_resnet(arch, num_classes, weights)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -75,11 +93,10 @@ class ShapeClassifier(L.LightningModule):
         return self.model(images)
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, labels, _ = batch
-        if self.hparams.hflip:
-            flip = torch.rand(images.shape[0], device=images.device) < 0.5
-            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-        loss = F.cross_entropy(self(images), labels)
+        images, labels, _ = batch  # the mask is never used: the classifier learns from labels
+        if self.augmentation is not None:
+            images = self.augmentation(images)
+        loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 

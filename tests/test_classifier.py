@@ -1,28 +1,70 @@
 """ShapeClassifier: learns, reports its metrics, and fails clearly on bad weight names."""
 
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
+from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.classifier import ShapeClassifier, WeightsUnavailableError, build_resnet
 
 
-def test_overfits_one_batch() -> None:
+def _fixed_batches(images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor):
+    return DataLoader(TensorDataset(images, labels, masks), batch_size=len(images))
+
+
+def test_fit_memorises_a_batch_through_training_step_and_schedule() -> None:
+    """Lightning's own loop (training_step, AdamW, one-cycle schedule) drives the loss down."""
     torch.manual_seed(0)
-    model = ShapeClassifier(num_classes=5, one_cycle=False, hflip=False, lr=1e-3)
     images = torch.randn(10, 3, 48, 64)
     labels = torch.arange(10) % 5
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    for _ in range(40):
-        loss = torch.nn.functional.cross_entropy(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    masks = torch.zeros(10, 48, 64, dtype=torch.bool)
+    model = ShapeClassifier(lr=3e-3, augmentation=None)
+    trainer = L.Trainer(
+        max_steps=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(model, train_dataloaders=_fixed_batches(images, labels, masks))
+    assert trainer.global_step == 60
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    assert scheduler.total_steps == 60  # the schedule spans the run, counted in steps
     model.eval()
     with torch.no_grad():
-        predictions = model(images).argmax(1)
-    assert loss.item() < 0.05
-    assert torch.equal(predictions, labels)
+        assert torch.equal(model(images).argmax(1), labels)
+
+
+class _Spy(TrainAugmentation):
+    """Records what it is given and returns it unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.seen.append(images)
+        return images
+
+
+def test_training_step_augments_images_and_never_reads_masks() -> None:
+    images = torch.randn(4, 3, 48, 64)
+    labels = torch.tensor([0, 1, 2, 3])
+    spy = _Spy()
+    model = ShapeClassifier(augmentation=spy)
+    losses = []
+    for masks in (
+        torch.zeros(4, 48, 64, dtype=torch.bool),
+        torch.ones(4, 48, 64, dtype=torch.bool),
+    ):
+        torch.manual_seed(0)
+        losses.append(model.training_step((images, labels, masks), 0))
+    assert len(spy.seen) == 2 and torch.equal(spy.seen[0], images)
+    assert torch.equal(losses[0], losses[1])  # the mask changes nothing
+
+
+def test_default_augmentation_is_on_and_can_be_switched_off() -> None:
+    assert isinstance(ShapeClassifier().augmentation, TrainAugmentation)
+    assert ShapeClassifier(augmentation=None).augmentation is None
 
 
 def test_head_matches_num_classes() -> None:
