@@ -1,0 +1,74 @@
+"""`weights: shapes`: built once on first use, cached under torch hub's folder, then loaded."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import lit_gradcam.pretrained as pretrained
+from lit_gradcam.classifier import ShapeClassifier, build_resnet
+from lit_gradcam.pretrained import ShapesPretraining, load_shapes_weights, shapes_weights_path
+
+TINY = ShapesPretraining(train_size=10, val_size=5, max_steps=2, batch_size=5)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """torch hub's folder in a temporary place, and the tiny recipe as the default."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(pretrained, "DEFAULT_PRETRAINING", TINY)
+    return tmp_path / "hub"
+
+
+def test_built_once_then_loaded_from_the_cache(hub: Path, monkeypatch) -> None:
+    first = build_resnet("resnet18", 5, "shapes")
+    path = shapes_weights_path("resnet18")
+    assert path.parent == hub / "checkpoints" and TINY.digest() in path.name
+    assert path.with_suffix(".json").is_file()
+    assert not list(path.parent.glob(".*partial*"))  # written atomically
+    saved = torch.load(path, weights_only=True)
+    for key, value in first.state_dict().items():
+        torch.testing.assert_close(value, saved[key])
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("weights were rebuilt although cached")
+
+    monkeypatch.setattr(pretrained, "_build", must_not_build)
+    again = ShapeClassifier(weights="shapes").model
+    torch.testing.assert_close(
+        again.state_dict()["layer1.0.conv1.weight"], saved["layer1.0.conv1.weight"]
+    )
+
+
+def test_weights_differ_from_a_fresh_init(hub: Path) -> None:
+    torch.manual_seed(123)
+    loaded = build_resnet("resnet18", 5, "shapes").state_dict()["conv1.weight"]
+    torch.manual_seed(123)
+    fresh = build_resnet("resnet18", 5, None).state_dict()["conv1.weight"]
+    assert not torch.allclose(loaded, fresh)
+
+
+def test_another_recipe_gets_another_file(hub: Path) -> None:
+    other = ShapesPretraining(train_size=10, val_size=5, max_steps=3, batch_size=5)
+    assert shapes_weights_path("resnet18", other) != shapes_weights_path("resnet18", TINY)
+    assert shapes_weights_path("resnet34", TINY) != shapes_weights_path("resnet18", TINY)
+
+
+def test_a_head_of_another_size_keeps_its_init(hub: Path) -> None:
+    model = build_resnet("resnet18", 7, "shapes")
+    saved = torch.load(shapes_weights_path("resnet18"), weights_only=True)
+    assert model.fc.weight.shape == (7, 512)
+    torch.testing.assert_close(model.conv1.weight, saved["conv1.weight"])
+
+
+def test_a_file_of_another_architecture_is_refused_clearly(hub: Path) -> None:
+    path = shapes_weights_path("resnet34")
+    path.parent.mkdir(parents=True)
+    torch.save(build_resnet("resnet18", 5, None).state_dict(), path)
+    with pytest.raises(RuntimeError, match="delete the file to rebuild it"):
+        load_shapes_weights(build_resnet("resnet34", 5, None), "resnet34")
+
+
+def test_unknown_weight_names_mention_shapes() -> None:
+    with pytest.raises(ValueError, match="'shapes'"):
+        build_resnet("resnet18", 5, "SHAPES_V9")
