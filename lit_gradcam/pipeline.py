@@ -27,17 +27,26 @@ DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
 
 @dataclass
 class StrategyResult:
-    """What one (segmenter, strategy) pair produced for a batch."""
+    """What one (segmenter, strategy) pair produced for a batch.
+
+    cam_prompts are the prompts the heatmap gave before the segmenter took part; they are the
+    final `prompts` themselves unless the strategy consults the segmenter.
+    """
 
     heatmaps: Tensor  # (B, H, W) the CAM the strategy read
     prompts: Prompts
     masks: Tensor  # (B, H, W) bool
     scores: Tensor  # (B,)
+    cam_prompts: Prompts
 
     def head(self, n: int) -> StrategyResult:
-        boxes = None if self.prompts.boxes is None else self.prompts.boxes[:n]
-        prompts = Prompts(self.prompts.points[:n], self.prompts.labels[:n], boxes)
-        return StrategyResult(self.heatmaps[:n], prompts, self.masks[:n], self.scores[:n])
+        return StrategyResult(
+            self.heatmaps[:n],
+            _head_prompts(self.prompts, n),
+            self.masks[:n],
+            self.scores[:n],
+            _head_prompts(self.cam_prompts, n),
+        )
 
     def to(self, device: torch.device | str) -> StrategyResult:
         return StrategyResult(
@@ -45,6 +54,7 @@ class StrategyResult:
             self.prompts.to(device),
             self.masks.to(device),
             self.scores.to(device),
+            self.cam_prompts.to(device),
         )
 
     @staticmethod
@@ -54,6 +64,7 @@ class StrategyResult:
             cat_prompts([p.prompts for p in parts]),
             torch.cat([p.masks for p in parts]),
             torch.cat([p.scores for p in parts]),
+            cat_prompts([p.cam_prompts for p in parts]),
         )
 
 
@@ -97,6 +108,12 @@ class PipelineOutput:
             {key: StrategyResult.cat([p.results[key] for p in parts]) for key in parts[0].results},
             None if any(g is None for g in gts) else torch.cat(gts),
         )
+
+
+def _head_prompts(prompts: Prompts, n: int) -> Prompts:
+    """The prompts of the first `n` images."""
+    boxes = None if prompts.boxes is None else prompts.boxes[:n]
+    return Prompts(prompts.points[:n], prompts.labels[:n], boxes)
 
 
 def cat_prompts(parts: Sequence[Prompts]) -> Prompts:
@@ -147,16 +164,22 @@ class BatchPipeline:
         for spec in dict.fromkeys(self.cam_of(s) for s in self.strategies):
             heatmaps[spec], spec_logits = compute_heatmaps(model, images, spec)
             logits = spec_logits if logits is None else logits
+        # what the heatmap alone gives, for strategies whose final prompts follow the masks
+        cam_prompts = {
+            s.name: s.prompts(heatmaps[self.cam_of(s)], _ground_truth_for(s, gt_masks))
+            for s in self.strategies
+            if s.consults_segmenter
+        }
         images_uint8 = denormalize_to_uint8(images.detach())
         results = {}
         for segmenter in self.segmenters:
             state = segmenter.embed(images_uint8)
             for strategy in self.strategies:
                 heat = heatmaps[self.cam_of(strategy)]
-                gt = gt_masks if strategy.uses_ground_truth else None
+                gt = _ground_truth_for(strategy, gt_masks)
                 prompts, masks, scores = strategy.segment(heat, segmenter, state, gt)
                 results[f"{segmenter.name}/{strategy.name}"] = StrategyResult(
-                    heat, prompts, masks, scores
+                    heat, prompts, masks, scores, cam_prompts.get(strategy.name, prompts)
                 )
         return PipelineOutput(images_uint8, logits.detach(), results)
 
@@ -173,10 +196,16 @@ class BatchPipeline:
                     "class": type(s).__qualname__,
                     "cam": asdict(self.cam_of(s)),
                     "uses_ground_truth": s.uses_ground_truth,
+                    "consults_segmenter": s.consults_segmenter,
                 }
                 for s in self.strategies
             ],
         }
+
+
+def _ground_truth_for(strategy: PromptStrategy, gt_masks: Tensor | None) -> Tensor | None:
+    """The GT masks for oracles, None for every other strategy."""
+    return gt_masks if strategy.uses_ground_truth else None
 
 
 def _require_unique_names(what: str, names: list[str]) -> None:

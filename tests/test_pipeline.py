@@ -6,8 +6,8 @@ import torch
 from lit_gradcam.cam.gradcam import GradCAM
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.classifier import build_resnet
-from lit_gradcam.pipeline import BatchPipeline, NoClickPipeline, cat_prompts
-from lit_gradcam.prompts.strategies import TopKForeground, WeightedCentroid
+from lit_gradcam.pipeline import BatchPipeline, NoClickPipeline, StrategyResult, cat_prompts
+from lit_gradcam.prompts.strategies import CamConsensus, TopKForeground, WeightedCentroid
 from lit_gradcam.segmenters.base import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -83,6 +83,22 @@ def test_strategies_sharing_a_cam_spec_share_one_cam_pass(monkeypatch) -> None:
         "grabcut/WeightedCentroid",
         "grabcut/pp",
     }
+
+
+def test_results_carry_the_heatmap_prompts_of_strategies_that_consult_the_segmenter() -> None:
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", 5, None).eval()
+    consensus, centroid = CamConsensus(), WeightedCentroid()
+    pipeline = BatchPipeline([GrabCutSegmenter()], [consensus, centroid], CamSpec())
+    images, _ = _square_images()
+    output = pipeline.run(model, images)
+    mine = output.results["grabcut/CamConsensus"]
+    assert torch.equal(mine.cam_prompts.points, consensus.prompts(mine.heatmaps).points)
+    plain = output.results["grabcut/WeightedCentroid"]
+    assert plain.cam_prompts is plain.prompts
+    assert (consensus.consults_segmenter, centroid.consults_segmenter) == (True, False)
+    both = StrategyResult.cat([mine.head(1), mine.to("cpu")])
+    assert torch.equal(both.cam_prompts.points[1:], mine.cam_prompts.points)
 
 
 def test_duplicate_names_are_rejected() -> None:

@@ -167,7 +167,7 @@ class SegmentationEvaluation(L.Callback):
         output = self.pipeline.run(pl_module.model, images, gt_masks)
         self.class_accuracy.update(output.logits, labels)
         for key, result in output.results.items():
-            self.metrics[key].update(result.prompts, result.masks, gt_masks)
+            self.metrics[key].update(result.prompts, result.masks, gt_masks, result.cam_prompts)
         missing = self.num_logged_images - sum(o.batch_size for o in self._logged)
         if missing > 0:
             self._logged.append(output.head(missing, gt_masks).to("cpu"))

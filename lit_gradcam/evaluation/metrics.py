@@ -123,13 +123,16 @@ class PointDistance(Metric):
 class SegmentationMetrics(nn.Module):
     """Every metric of one (segmenter, strategy) pair.
 
-    `compute()` returns floats keyed iou, iou_pixel, hit_rate_fg, distance_fg, plus
-    hit_rate_bg and distance_bg only when background points were scored (so strategies without
-    them log no bg metrics). `iou_pixel` is the dataset-level Jaccard index over the pixels of
-    all images with a non-empty GT. A metric that scored nothing is NaN. Image counts are not
-    metrics and stay out of that dict: read the synced `num_images` and `num_empty_gt`
-    properties instead. Under DDP, call `compute()` and the properties on every process (they
-    gather).
+    `compute()` returns floats keyed iou, iou_pixel, hit_rate_fg, distance_fg, hit_rate_fg_cam,
+    distance_fg_cam, plus hit_rate_bg and distance_bg only when background points were scored
+    (so strategies without them log no bg metrics). The `_cam` pair scores the foreground
+    points the heatmap gave before the segmenter took part: for a strategy that consults the
+    segmenter this separates the heatmap's merit from the segmenter's; for every other strategy
+    they are its final points, so both pairs are equal. `iou_pixel` is the dataset-level
+    Jaccard index over the pixels of all images with a non-empty GT. A metric that scored
+    nothing is NaN. Image counts are not metrics and stay out of that dict: read the synced
+    `num_images` and `num_empty_gt` properties instead. Under DDP, call `compute()` and the
+    properties on every process (they gather).
     """
 
     def __init__(self) -> None:
@@ -140,9 +143,18 @@ class SegmentationMetrics(nn.Module):
         self.distance_fg = PointDistance(FOREGROUND)
         self.hit_rate_bg = PointHitRate(BACKGROUND)
         self.distance_bg = PointDistance(BACKGROUND)
+        self.hit_rate_fg_cam = PointHitRate(FOREGROUND)
+        self.distance_fg_cam = PointDistance(FOREGROUND)
 
-    def update(self, prompts: Prompts, pred_masks: Tensor, gt_masks: Tensor) -> None:
-        """Prompts of B images, predicted masks (B, H, W) and GT masks (B, H, W)."""
+    def update(
+        self,
+        prompts: Prompts,
+        pred_masks: Tensor,
+        gt_masks: Tensor,
+        cam_prompts: Prompts | None = None,
+    ) -> None:
+        """Prompts of B images, predicted masks (B, H, W), GT masks (B, H, W) and the prompts
+        the heatmap gave before the segmenter took part (default: `prompts`)."""
         gt_masks = gt_masks.bool()
         pred_masks = pred_masks.bool()
         self.iou.update(pred_masks, gt_masks)
@@ -150,6 +162,9 @@ class SegmentationMetrics(nn.Module):
         self.iou_pixel.update(pred_masks[keep].long(), gt_masks[keep].long())
         for metric in (self.hit_rate_fg, self.distance_fg, self.hit_rate_bg, self.distance_bg):
             metric.update(prompts, gt_masks)
+        cam_prompts = prompts if cam_prompts is None else cam_prompts
+        self.hit_rate_fg_cam.update(cam_prompts, gt_masks)
+        self.distance_fg_cam.update(cam_prompts, gt_masks)
 
     def compute(self) -> dict[str, float]:
         values = {
@@ -157,6 +172,8 @@ class SegmentationMetrics(nn.Module):
             "iou_pixel": self.iou_pixel.compute(),
             "hit_rate_fg": self.hit_rate_fg.compute(),
             "distance_fg": self.distance_fg.compute(),
+            "hit_rate_fg_cam": self.hit_rate_fg_cam.compute(),
+            "distance_fg_cam": self.distance_fg_cam.compute(),
         }
         hit_rate_bg = self.hit_rate_bg.compute()
         if not hit_rate_bg.isnan():

@@ -28,7 +28,16 @@ class PromptStrategy(ABC):
 
     @abstractmethod
     def prompts(self, heatmaps: Tensor, gt_masks: Tensor | None = None) -> Prompts:
-        """Prompts for each image of the batch, on the heatmaps' device."""
+        """Prompts for each image of the batch, on the heatmaps' device.
+
+        For a strategy that consults the segmenter these are the prompts the heatmap alone
+        gives, before any mask is seen: the evaluation scores them next to the final prompts.
+        """
+
+    @property
+    def consults_segmenter(self) -> bool:
+        """True when `segment` is overridden, so the final prompts may depend on the masks."""
+        return type(self).segment is not PromptStrategy.segment
 
     def segment(
         self,

@@ -18,7 +18,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
-from lit_gradcam.prompts.strategies import CenterPoint, GroundTruthCentroid
+from lit_gradcam.prompts.strategies import (
+    CamConsensus,
+    CenterPoint,
+    GroundTruthCentroid,
+    WeightedCentroid,
+)
 from lit_gradcam.segmenters.base import Prompts, Segmenter
 
 H, W = 48, 64
@@ -46,10 +51,25 @@ class FixedMaskSegmenter(Segmenter):
         return _rect(20, 32).expand(state, H, W).clone(), torch.ones(state)
 
 
-def _loader() -> DataLoader:
-    gt = torch.stack([_rect(20, 28), _rect(20, 28), _rect(0, 0), torch.zeros(H, W, dtype=bool)])
-    images = torch.randn(4, 3, H, W, generator=torch.Generator().manual_seed(0))
-    return DataLoader(TensorDataset(images, torch.tensor([0, 1, 2, 3]), gt), batch_size=2)
+def _loader(gt: list[torch.Tensor] | None = None) -> DataLoader:
+    """Batches of 2 random images with the given GT masks (default: A, A, B and an empty one)."""
+    if gt is None:
+        gt = [_rect(20, 28), _rect(20, 28), _rect(0, 0), torch.zeros(H, W, dtype=torch.bool)]
+    images = torch.randn(len(gt), 3, H, W, generator=torch.Generator().manual_seed(len(gt)))
+    labels = torch.arange(len(gt)) % 5
+    return DataLoader(TensorDataset(images, labels, torch.stack(gt)), batch_size=2)
+
+
+def _trainer(tmp_path: Path, callback: SegmentationEvaluation, logger, **kwargs) -> L.Trainer:
+    return L.Trainer(
+        inference_mode=False,
+        callbacks=[callback],
+        logger=logger,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def _run(tmp_path: Path, logger) -> tuple[L.Trainer, SegmentationEvaluation, FixedMaskSegmenter]:
@@ -59,14 +79,7 @@ def _run(tmp_path: Path, logger) -> tuple[L.Trainer, SegmentationEvaluation, Fix
         strategies=[CenterPoint(), GroundTruthCentroid()],
         num_logged_images=3,
     )
-    trainer = L.Trainer(
-        inference_mode=False,
-        callbacks=[callback],
-        logger=logger,
-        default_root_dir=tmp_path,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _trainer(tmp_path, callback, logger)
     torch.manual_seed(0)
     trainer.test(ShapeClassifier(), dataloaders=_loader())
     return trainer, callback, segmenter
@@ -111,6 +124,45 @@ def test_metrics_match_hand_computed_values_in_json_and_tensorboard(tmp_path: Pa
     grid = events.Images("eval/fixed/CenterPoint")[-1]
     assert grid.height > 3 * H * 4  # three logged images, panels upscaled 4x
     assert "eval/results/text_summary" in events.Tags()["tensors"]
+
+
+def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CAM hot far from the shape, a segmenter that always cuts the shape: CamConsensus's
+    refined point sits at the mask's centre (a hit), the heatmap's own point misses. The
+    `_cam` columns show the miss; a strategy that never consults the segmenter shows it twice.
+    """
+    ys, xs = torch.meshgrid(torch.arange(H).float(), torch.arange(W).float(), indexing="ij")
+    heat = torch.exp(-((xs - 10) ** 2 + (ys - 10) ** 2) / 18)
+
+    def known_heatmaps(model, images, spec, targets=None):
+        return heat.expand(len(images), H, W).clone(), torch.zeros(len(images), 5)
+
+    monkeypatch.setattr("lit_gradcam.pipeline.compute_heatmaps", known_heatmaps)
+    shape = _rect(20, 32)  # what FixedMaskSegmenter cuts: centre of mass (35.5, 23.5)
+    loader = _loader([shape, shape])
+    callback = SegmentationEvaluation(
+        segmenters=[FixedMaskSegmenter()], strategies=[CamConsensus(), WeightedCentroid()]
+    )
+    trainer = _trainer(tmp_path, callback, CSVLogger(tmp_path, name="cam"))
+    trainer.test(ShapeClassifier(), dataloaders=loader)
+
+    results = json.loads((Path(trainer.log_dir) / "results.json").read_text())
+    rows = {row["strategy"]: row for row in results["rows"]}
+    miss = math.hypot(35.5 - 10, 23.5 - 10)
+    assert rows["CamConsensus"]["hit_rate_fg"] == 1.0
+    assert rows["CamConsensus"]["distance_fg"] == pytest.approx(0.0, abs=1e-6)
+    assert rows["CamConsensus"]["hit_rate_fg_cam"] == 0.0
+    assert rows["CamConsensus"]["distance_fg_cam"] == pytest.approx(miss, abs=1e-4)
+    for name in ("hit_rate_fg", "hit_rate_fg_cam"):
+        assert rows["WeightedCentroid"][name] == 0.0
+    for name in ("distance_fg", "distance_fg_cam"):
+        assert rows["WeightedCentroid"][name] == pytest.approx(miss, abs=1e-4)
+    consults = {s["name"]: s["consults_segmenter"] for s in results["config"]["strategies"]}
+    assert consults == {"CamConsensus": True, "WeightedCentroid": False}
+    row = "| fixed | CamConsensus | 1.000 | 1.000 | 1.000 | 0.000 | – | – | 0.000 |"
+    assert f"{row} {miss:.3f} |" in (Path(trainer.log_dir) / "results.md").read_text()
 
 
 def test_other_loggers_get_files_but_no_grids(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def prompts(points: list[list[tuple[float, float]]], labels: list[list[int]]) ->
 
 
 SQUARE = [(x, y) for x in (1, 2, 3) for y in (1, 2, 3)]  # 3 x 3, centre of mass (2, 2)
+FG_KEYS = {"iou", "iou_pixel", "hit_rate_fg", "distance_fg", "hit_rate_fg_cam", "distance_fg_cam"}
 
 
 def test_mean_iou_of_one_third_and_one_with_empty_gt_excluded_and_counted() -> None:
@@ -103,11 +104,11 @@ def test_segmentation_metrics_without_background_points() -> None:
     batch = prompts([[(1.0, 0.0)], [(0.0, 5.0)], [(1.0, 1.0)]], [[FG], [FG], [FG]])
     metrics.update(batch, pred, gt)
     values = metrics.compute()
-    assert set(values) == {"iou", "iou_pixel", "hit_rate_fg", "distance_fg"}
+    assert set(values) == FG_KEYS
     assert values["iou"] == pytest.approx((1 / 3 + 1) / 2)
     assert values["iou_pixel"] == pytest.approx(3 / 5)  # (1 + 2) / (3 + 2), empty GT left out
-    assert values["hit_rate_fg"] == pytest.approx(1 / 2)
-    assert values["distance_fg"] == pytest.approx((0.5 + 5.5) / 2)
+    assert values["hit_rate_fg"] == values["hit_rate_fg_cam"] == pytest.approx(1 / 2)
+    assert values["distance_fg"] == values["distance_fg_cam"] == pytest.approx((0.5 + 5.5) / 2)
     assert all(isinstance(v, float) for v in values.values())
     assert (metrics.num_images, metrics.num_empty_gt) == (3, 1)
     metrics.reset()
@@ -120,13 +121,23 @@ def test_segmentation_metrics_with_background_points() -> None:
     batch = prompts([[(2.0, 2.0), (5.0, 6.0), (2.0, 3.0)]], [[FG, BG, BG]])
     metrics.update(batch, gt, gt)
     values = metrics.compute()
-    assert set(values) == {"iou", "iou_pixel", "hit_rate_fg", "distance_fg"} | {
-        "hit_rate_bg",
-        "distance_bg",
-    }
+    assert set(values) == FG_KEYS | {"hit_rate_bg", "distance_bg"}
     assert values["iou"] == values["iou_pixel"] == values["hit_rate_fg"] == 1.0
     assert values["hit_rate_bg"] == pytest.approx(1 / 2)
     assert values["distance_bg"] == pytest.approx((5 + 1) / 2)
+
+
+def test_cam_prompts_are_scored_apart_from_the_final_prompts() -> None:
+    """The heatmap's point misses, the refined point hits: only the `_cam` pair shows the miss."""
+    metrics = SegmentationMetrics()
+    gt = masks(SQUARE, SQUARE)
+    final = prompts([[(2.0, 2.0)], [(3.0, 3.0)]], [[FG], [FG]])
+    from_heat = prompts([[(2.0, 2.0)], [(7.0, 5.0)]], [[FG], [FG]])
+    metrics.update(final, gt, gt, cam_prompts=from_heat)
+    values = metrics.compute()
+    assert values["hit_rate_fg"] == 1.0 and values["hit_rate_fg_cam"] == pytest.approx(1 / 2)
+    assert values["distance_fg"] == pytest.approx((0 + math.hypot(1, 1)) / 2)
+    assert values["distance_fg_cam"] == pytest.approx((0 + math.hypot(5, 3)) / 2)
 
 
 def test_states_sum_when_synced_across_processes() -> None:
@@ -149,7 +160,7 @@ def test_segmentation_metrics_on_empty_gt_only_are_nan_without_warnings() -> Non
     metrics = SegmentationMetrics()
     metrics.update(prompts([[(1.0, 1.0)]], [[FG]]), masks([(1, 1)]), masks([]))
     values = metrics.compute()
-    assert set(values) == {"iou", "iou_pixel", "hit_rate_fg", "distance_fg"}
+    assert set(values) == FG_KEYS
     assert all(math.isnan(v) for v in values.values())
     assert (metrics.num_images, metrics.num_empty_gt) == (1, 1)
 
