@@ -1,13 +1,19 @@
-"""The command line end to end on a tiny generated dataset: fit, then test from `last`."""
+"""The command line end to end on a tiny generated dataset (fit, then test from `last`), and
+every shipped config parsed for every subcommand."""
 
 import json
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.cli import cli_main
+from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.evaluation.callback import default_strategies
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 def _common(tmp_path: Path) -> list[str]:
@@ -35,7 +41,7 @@ def test_fit_then_test_from_last_checkpoint(tmp_path: Path) -> None:
     assert test.trainer.ckpt_path == str(last)
     assert torch.equal(test.model.model.fc.weight.detach(), trained)
     accuracy = test.trainer.callback_metrics["test/acc"].item()
-    assert 0.0 <= accuracy <= 1.0
+    assert accuracy == pytest.approx(_accuracy_by_hand(last, tmp_path / "shapes"), abs=1e-6)
     # each run saved its config next to its logs, without "config.yaml exists" failures
     assert len(list((tmp_path / "logs").rglob("config.yaml"))) == 2
     # with no config, test runs the default evaluation: every strategy with GrabCut
@@ -44,6 +50,18 @@ def test_fit_then_test_from_last_checkpoint(tmp_path: Path) -> None:
     assert results["num_images"] == 10
     assert {row["segmenter"] for row in results["rows"]} == {"grabcut"}
     assert len(results["rows"]) == len(default_strategies())
+    assert results["test/acc"] == pytest.approx(accuracy)
+
+
+def _accuracy_by_hand(checkpoint: Path, root: Path) -> float:
+    """Top-1 accuracy of the checkpoint's classifier on the test split, outside Lightning."""
+    model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    split = ShapesFolder(root, "test")
+    images = torch.stack([split[i][0] for i in range(len(split))])
+    labels = torch.stack([split[i][1] for i in range(len(split))])
+    with torch.no_grad():
+        predicted = model(images).argmax(-1)
+    return (predicted == labels).double().mean().item()
 
 
 def test_test_without_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
@@ -58,3 +76,15 @@ def test_test_from_missing_last_checkpoint_is_refused(tmp_path: Path, capsys) ->
         cli_main(["test", *_common(tmp_path), "--ckpt_path", "last"])
     err = capsys.readouterr().err
     assert "no last checkpoint" in err and str(tmp_path / "ckpt") in err
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
+def test_shipped_config_parses(config: Path, subcommand: str, capsys) -> None:
+    """`--print_config` parses the file for the subcommand and prints every section it sets."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main([subcommand, "--config", str(config), "--print_config"])
+    assert exit_info.value.code in (None, 0)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    written = yaml.safe_load(config.read_text())
+    assert set(written) - {"ckpt_path"} <= set(printed)
