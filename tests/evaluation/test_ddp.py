@@ -52,6 +52,7 @@ def _test_run(tmp_path: Path, devices: int) -> dict:
     return json.loads(results.read_text())
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG)
     common = [
