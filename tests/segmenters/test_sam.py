@@ -152,9 +152,32 @@ def test_predict_checks_batch_and_prompts(tiny_sam: Sam) -> None:
         segmenter.embed(torch.zeros(1, 3, 8, 8))
 
 
-def test_bf16_autocast_keeps_float32_embeddings(tiny_sam: Sam) -> None:
-    state = SamSegmenter.from_model(tiny_sam, autocast="bf16").embed(_images(1, 48, 64))
-    assert state.embeddings.dtype == torch.float32
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        ),
+    ],
+)
+def test_bf16_autocast_runs_the_encoder_in_bf16_and_returns_float32(
+    tiny_sam: Sam, device: str
+) -> None:
+    """A hook inside the encoder sees bfloat16 activations only when autocast is asked for."""
+    sam = tiny_sam.to(device)
+    seen: list[torch.dtype] = []
+    qkv = sam.image_encoder.blocks[0].attn.qkv
+    handle = qkv.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    try:
+        plain = SamSegmenter.from_model(sam).embed(_images(1, 48, 64))
+        mixed = SamSegmenter.from_model(sam, autocast="bf16").embed(_images(1, 48, 64))
+    finally:
+        handle.remove()
+        tiny_sam.to("cpu")
+    assert seen == [torch.float32, torch.bfloat16]
+    assert plain.embeddings.dtype == mixed.embeddings.dtype == torch.float32
 
 
 @pytest.mark.parametrize(
@@ -184,8 +207,9 @@ def test_wrong_architecture_file_is_named(tmp_path: Path, tiny_sam: Sam) -> None
         SamSegmenter("vit_b", checkpoint=str(path)).to("cpu")
 
 
+@pytest.mark.slow
 def test_vit_b_from_checkpoint_matches_predictor(tmp_path: Path) -> None:
-    """The real vit_b architecture (random weights), saved and loaded as a checkpoint: ~35 s."""
+    """The real vit_b architecture (random weights), saved and loaded as a checkpoint."""
     torch.manual_seed(0)
     sam = sam_model_registry["vit_b"]()
     path = tmp_path / "vit_b_random.pth"
