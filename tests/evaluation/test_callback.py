@@ -172,27 +172,30 @@ def test_other_loggers_get_files_but_no_grids(tmp_path: Path) -> None:
 
 
 def test_validate_and_periodic_validation_evaluate_the_val_loader(tmp_path: Path) -> None:
-    """`main.py validate` (the sweep) and `every_n_val_epochs` score the validation split."""
+    """`main.py validate` (the sweep) and `every_n_val_epochs` score the validation split: three
+    images whose IoUs with the fixed mask are 1, 1 and 1/3, never the four training images."""
     callback = SegmentationEvaluation(
         segmenters=[FixedMaskSegmenter()], strategies=[CenterPoint()], every_n_val_epochs=2
     )
-    trainer = L.Trainer(
-        inference_mode=False,
-        callbacks=[callback],
-        logger=CSVLogger(tmp_path, name="val"),
+    trainer = _trainer(
+        tmp_path,
+        callback,
+        CSVLogger(tmp_path, name="val"),
         max_epochs=2,
         num_sanity_val_steps=0,
-        enable_progress_bar=False,
         enable_checkpointing=False,
-        enable_model_summary=False,
     )
+    val = [_rect(20, 32), _rect(20, 32), _rect(20, 28)]
+    val_iou = (1 + 1 + 1 / 3) / 3
     model = ShapeClassifier(one_cycle=False)
-    trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())
+    trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader(val))
     log_dir = Path(trainer.log_dir)
     # every second epoch only: epoch index 1, not 0
     assert [p.name for p in log_dir.glob("results_val*.json")] == ["results_val_epoch1.json"]
-    trainer.validate(model, dataloaders=_loader())
+    periodic = json.loads((log_dir / "results_val_epoch1.json").read_text())
+    assert periodic["num_images"] == 3
+    assert periodic["metrics"]["val_eval/fixed/CenterPoint/iou"] == pytest.approx(val_iou)
+    trainer.validate(model, dataloaders=_loader(val))
     results = json.loads((Path(trainer.log_dir) / "results_val.json").read_text())
-    iou = results["metrics"]["val_eval/fixed/CenterPoint/iou"]
-    assert iou == pytest.approx((1 / 3 + 1 / 3 + 0) / 3, abs=1e-6)
-    assert results["num_images"] == 4
+    assert results["num_images"] == 3
+    assert results["metrics"]["val_eval/fixed/CenterPoint/iou"] == pytest.approx(val_iou)
