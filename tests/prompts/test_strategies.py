@@ -313,6 +313,89 @@ class TestCamConsensus:
         assert prompts.points.flatten().tolist() == pytest.approx([*self.centre] * 2)
 
 
+def box(top: int, bottom: int, left: int, right: int) -> Tensor:
+    """(H, W) bool: rows top..bottom, columns left..right, inclusive."""
+    mask = torch.zeros(H, W, dtype=torch.bool)
+    mask[top : bottom + 1, left : right + 1] = True
+    return mask
+
+
+class ZoneSegmenter(Segmenter):
+    """Known masks per prompt point: a point in zone i gets mask i and score i, a point in no
+    zone an empty mask scored 0. Records the points of every call; never embeds."""
+
+    name = "zones"
+
+    def __init__(self, zones: list[tuple[Tensor, Tensor, float]]) -> None:
+        self.zones = zones
+        self.calls: list[Tensor] = []
+
+    def embed(self, images: Tensor) -> Any:
+        raise AssertionError("a strategy must not re-embed")
+
+    def predict(self, state: Any, prompts: Prompts) -> tuple[Tensor, Tensor]:
+        self.calls.append(prompts.points[:, 0].clone())
+        masks, scores = [], []
+        for x, y in prompts.points[:, 0].round().long().tolist():
+            mask, score = next(
+                ((m, s) for zone, m, s in self.zones if zone[y, x]),
+                (torch.zeros(H, W, dtype=torch.bool), 0.0),
+            )
+            masks.append(mask)
+            scores.append(score)
+        return torch.stack(masks), torch.tensor(scores)
+
+
+class TestCamConsensusVote:
+    """Flat heat on a big square S1 and a small square S2 nearer the image centre.
+
+    The first candidate (the weighted centroid) falls in S1, the second (the peak: every hot
+    pixel ties, so the one nearest the image centre) in S2. From S1 the segmenter cuts S1 plus
+    a cold band, confidently; from S2 exactly S2, with a low score. The heat backs the tight
+    mask, the segmenter's confidence the leaky one.
+    """
+
+    s1, s2 = box(4, 11, 4, 11), box(20, 23, 22, 25)  # 64 px and 16 px
+    heatmaps = (s1 | s2).float()[None]
+    leaky = box(4, 11, 4, 47)  # S1 and a cold band: 352 px
+    leaky_iou, tight_iou = 64 / (352 + 80 - 64), 16 / 80  # soft IoU with the hot S1 + S2
+
+    def segmenter(self) -> ZoneSegmenter:
+        return ZoneSegmenter([(self.s1, self.leaky, 0.9), (self.s2, self.s2, 0.3)])
+
+    def test_candidates_are_the_centroid_in_s1_and_the_peak_in_s2(self) -> None:
+        points, valid = CamConsensus().candidates(self.heatmaps)
+        assert points.flatten().tolist() == pytest.approx([10.7, 10.3, 24.0, 20.0])
+        assert valid.tolist() == [[True, True]]
+
+    def test_heat_agreement_alone_elects_the_later_tight_candidate(self) -> None:
+        strategy = CamConsensus(segmenter_score_weight=0.0, refine=False)
+        no_score = torch.zeros(1)
+        leaky = strategy.agreement(self.leaky[None], self.heatmaps, no_score)
+        tight = strategy.agreement(self.s2[None], self.heatmaps, no_score)
+        assert (leaky.item(), tight.item()) == pytest.approx((self.leaky_iou, self.tight_iou))
+        segmenter = self.segmenter()
+        prompts, masks, scores = strategy.segment(self.heatmaps, segmenter, state=None)
+        assert prompts.points.tolist() == [[[24.0, 20.0]]]  # the peak, tried second, wins
+        assert torch.equal(masks[0], self.s2) and scores.tolist() == pytest.approx([0.3])
+        assert len(segmenter.calls) == 2  # one predict per candidate, no refine
+
+    def test_segmenter_confidence_can_outvote_the_heat(self) -> None:
+        # 0.25 x (0.9 - 0.3) outweighs the leaky mask's soft-IoU deficit
+        assert 0.25 * (0.9 - 0.3) > self.tight_iou - self.leaky_iou
+        strategy = CamConsensus(segmenter_score_weight=0.25, refine=False)
+        prompts, masks, _ = strategy.segment(self.heatmaps, self.segmenter(), state=None)
+        assert prompts.points[0, 0].tolist() == pytest.approx([10.7, 10.3])
+        assert torch.equal(masks[0], self.leaky)
+
+    def test_refine_prompts_the_winning_mask_at_its_centre(self) -> None:
+        segmenter = self.segmenter()
+        strategy = CamConsensus(segmenter_score_weight=0.0)
+        prompts, masks, _ = strategy.segment(self.heatmaps, segmenter, state=None)
+        assert prompts.points.tolist() == [[[23.5, 21.5]]]  # S2's centre of mass
+        assert torch.equal(masks[0], self.s2) and len(segmenter.calls) == 3
+
+
 def _points(segmenter: FakeSegmenter) -> list[Tensor]:
     return [call.points[0, 0] for call in segmenter.calls]
 
