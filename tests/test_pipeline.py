@@ -1,17 +1,32 @@
-"""The batch pipeline's sharing and bookkeeping, and the notebook-style NoClickPipeline."""
+"""The batch pipeline's sharing and bookkeeping, its ground-truth gate (only oracles see GT,
+through the pipeline, the evaluation callback and predict), and the notebook-style pipeline."""
 
+from typing import Any
+
+import lightning as L
 import pytest
 import torch
+from PIL import Image
+from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.cam.gradcam import GradCAM
 from lit_gradcam.cam.spec import CamSpec
-from lit_gradcam.classifier import build_resnet
+from lit_gradcam.classifier import ShapeClassifier, build_resnet
+from lit_gradcam.data.image_folder import ImageFolder, collate_images
+from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.pipeline import BatchPipeline, NoClickPipeline, StrategyResult, cat_prompts
-from lit_gradcam.prompts.strategies import CamConsensus, TopKForeground, WeightedCentroid
+from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.prompts.strategies import (
+    CamConsensus,
+    CenterPoint,
+    TopKForeground,
+    WeightedCentroid,
+)
 from lit_gradcam.segmenters.base import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     Prompts,
+    Segmenter,
     denormalize_to_uint8,
 )
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
@@ -112,3 +127,107 @@ def test_cat_prompts_pads_with_the_padding_label() -> None:
     merged = cat_prompts([one, two])
     assert merged.points.shape == (2, 2, 2)
     assert merged.labels.tolist() == [[1, -1], [1, 0]]
+
+
+class Spy(CenterPoint):
+    """CenterPoint that records the ground truth every call received."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name)
+        self.received: list[torch.Tensor | None] = []
+
+    def prompts(self, heatmaps: torch.Tensor, gt_masks: torch.Tensor | None = None) -> Prompts:
+        self.received.append(gt_masks)
+        return super().prompts(heatmaps, gt_masks)
+
+
+class ConsultingSpy(Spy):
+    """A spy that overrides `segment`, as strategies that consult the segmenter do."""
+
+    def segment(
+        self,
+        heatmaps: torch.Tensor,
+        segmenter: Segmenter,
+        state: Any,
+        gt_masks: torch.Tensor | None = None,
+    ) -> tuple[Prompts, torch.Tensor, torch.Tensor]:
+        self.received.append(gt_masks)
+        return super().segment(heatmaps, segmenter, state, gt_masks)
+
+
+class OracleSpy(Spy):
+    uses_ground_truth = True
+
+
+class EmptySegmenter(Segmenter):
+    """Empty masks at the embedded images' size: cheap, and any size goes."""
+
+    name = "empty"
+
+    def embed(self, images: torch.Tensor) -> tuple[int, int, int]:
+        return images.shape[0], *images.shape[-2:]
+
+    def predict(
+        self, state: tuple[int, int, int], prompts: Prompts
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(state, dtype=torch.bool), torch.zeros(state[0])
+
+
+def _spies() -> list[Spy]:
+    return [Spy("spy"), ConsultingSpy("consulting"), OracleSpy("oracle")]
+
+
+def _assert_only_the_oracle_saw(spies: list[Spy], gt_batches: list[torch.Tensor]) -> None:
+    spy, consulting, oracle = spies
+    assert spy.received and all(gt is None for gt in spy.received)
+    assert consulting.received and all(gt is None for gt in consulting.received)
+    assert len(oracle.received) == len(gt_batches)
+    for seen, gt in zip(oracle.received, gt_batches, strict=True):
+        assert torch.equal(seen, gt)
+
+
+def test_only_oracles_receive_ground_truth_through_the_batch_pipeline() -> None:
+    images, truth = _square_images()
+    spies = _spies()
+    pipeline = BatchPipeline([EmptySegmenter()], spies, CamSpec())
+    pipeline.run(build_resnet("resnet18", 5, None), images, truth)
+    _assert_only_the_oracle_saw(spies, [truth])
+
+
+def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(tmp_path) -> None:
+    images, truth = _square_images(4)
+    spies = _spies()
+    callback = SegmentationEvaluation(segmenters=[EmptySegmenter()], strategies=spies)
+    trainer = L.Trainer(
+        inference_mode=False,
+        callbacks=[callback],
+        logger=False,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    loader = DataLoader(TensorDataset(images, torch.zeros(4, dtype=torch.long), truth), 2)
+    trainer.test(ShapeClassifier(), dataloaders=loader)
+    _assert_only_the_oracle_saw(spies, [truth[:2], truth[2:]])
+
+
+def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path) -> None:
+    images, _ = _square_images(3)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(denormalize_to_uint8(images)):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    spy = ConsultingSpy("consulting")
+    writer = MaskWriter(str(tmp_path / "out"), strategy=spy, segmenter=EmptySegmenter())
+    trainer = L.Trainer(
+        inference_mode=False,
+        callbacks=[writer],
+        logger=False,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    loader = DataLoader(ImageFolder(folder), batch_size=2, collate_fn=collate_images)
+    trainer.predict(ShapeClassifier(), dataloaders=loader, return_predictions=False)
+    assert len(spy.received) == 2 * 3  # segment, then prompts, per image
+    assert all(gt is None for gt in spy.received)
