@@ -21,6 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.data import CLASSES
+from lit_gradcam.evaluation.charts import metric_bars
 from lit_gradcam.evaluation.figures import pipeline_grid, results_table
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
 from lit_gradcam.pipeline import DEFAULT_CAM, BatchPipeline, PipelineOutput
@@ -175,7 +176,8 @@ class SegmentationEvaluation(L.Callback):
     def _finish(
         self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str, accuracy_key: str
     ) -> None:
-        """Log scalars; write results.json / results.md (named by prefix) and the grids."""
+        """Log scalars; write results.json / results.md (named by prefix); to TensorBoard, the
+        grids, a bar chart per segmenter and the hyper-parameters with these metrics."""
         results = self._log_results(pl_module, prefix=prefix)
         results[accuracy_key] = _as_float(trainer.callback_metrics.get(accuracy_key))
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective call under DDP
@@ -187,6 +189,10 @@ class SegmentationEvaluation(L.Callback):
             stem = f"results_val_epoch{trainer.current_epoch}"
         self._write_results(trainer, Path(log_dir), results, prefix, stem)
         self._log_grids(trainer, tag=prefix)
+        self._log_charts(trainer, results["rows"], tag=prefix)
+        metrics = {**results["metrics"], accuracy_key: results[accuracy_key]}
+        metrics = {key: value for key, value in metrics.items() if value is not None}
+        self._log_hparams(trainer, pl_module, metrics, run_name=stem.replace("results", "hparams"))
 
     def _log_results(self, pl_module: L.LightningModule, prefix: str) -> dict[str, Any]:
         """Compute (DDP-synced), log scalars, return the results dict written to files."""
@@ -240,6 +246,64 @@ class SegmentationEvaluation(L.Callback):
                 merged.images_uint8, result.heatmaps, result.prompts, result.masks, merged.gt_masks
             )
             writer.add_image(f"{tag}/{key}", grid, trainer.global_step)
+
+    @rank_zero_only
+    def _log_charts(self, trainer: L.Trainer, rows: list[dict[str, Any]], tag: str) -> None:
+        """One bar chart per segmenter: every strategy's hit rate and IoU side by side."""
+        if not isinstance(trainer.logger, TensorBoardLogger):
+            return
+        for segmenter in self.pipeline.segmenters:
+            mine = [row for row in rows if row["segmenter"] == segmenter.name]
+            chart = metric_bars(mine, title=f"{segmenter.name} ({tag})")
+            writer = trainer.logger.experiment
+            writer.add_image(f"{tag}_chart/{segmenter.name}", chart, trainer.global_step)
+
+    @rank_zero_only
+    def _log_hparams(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        metrics: dict[str, float],
+        run_name: str,
+    ) -> None:
+        """The run's settings with this evaluation's metrics, for TensorBoard's HPARAMS tab.
+
+        Written by `SummaryWriter.add_hparams` as a run of its own inside the log dir, because
+        TensorBoard keeps only the first hyper-parameter record of a run and Lightning's logger
+        writes one (its `hp_metric` placeholder) when the run starts.
+        """
+        if not isinstance(trainer.logger, TensorBoardLogger):
+            return
+        described = self.pipeline.describe()
+        params: dict[str, Any] = {
+            "model": dict(pl_module.hparams),
+            "method": {
+                "cam": described["cam"],
+                "segmenters": ", ".join(s.name for s in self.pipeline.segmenters),
+                "strategies": ", ".join(s.name for s in self.pipeline.strategies),
+            },
+            "checkpoint": trainer.ckpt_path,
+        }
+        if trainer.datamodule is not None:
+            params["data"] = dict(trainer.datamodule.hparams)
+        trainer.logger.experiment.add_hparams(
+            _flat_hparams(params), metrics, run_name=run_name, global_step=trainer.global_step
+        )
+
+
+def _flat_hparams(params: dict[str, Any], prefix: str = "") -> dict[str, int | float | str]:
+    """Nested settings keyed ``a/b``, private (``_``) keys left out; numbers stay numbers and
+    everything else (flags, None, lists) becomes text, which TensorBoard shows as written."""
+    flat: dict[str, int | float | str] = {}
+    for key, value in params.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, dict):
+            flat.update(_flat_hparams(value, f"{prefix}{key}/"))
+        else:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            flat[f"{prefix}{key}"] = value if number else str(value)
+    return flat
 
 
 def _as_float(value: Tensor | float | None) -> float | None:

@@ -5,19 +5,24 @@ GT A (8x8 around the centre) vs predicted mask shifted 4 px right -> IoU 1/3, po
 GT B (8x8 in the corner) -> IoU 0, point outside; one image with an empty GT is excluded.
 """
 
+import io
 import json
 import math
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
+from lit_gradcam.evaluation.charts import BAR_HEIGHT, BAR_LENGTH, CHART_BARS
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
@@ -120,10 +125,41 @@ def test_metrics_match_hand_computed_values_in_json_and_tensorboard(tmp_path: Pa
     assert set(events.Tags()["images"]) == {
         "eval/fixed/CenterPoint",
         "eval/fixed/GroundTruthCentroid",
+        "eval_chart/fixed",
     }
     grid = events.Images("eval/fixed/CenterPoint")[-1]
-    assert grid.height > 3 * H * 4  # three logged images, panels upscaled 4x
+    # three logged images, five panels each, every panel upscaled 4x, 2 px padding
+    assert (grid.height, grid.width) == (3 * (4 * H + 2) + 2, 5 * (4 * W + 2) + 2)
     assert "eval/results/text_summary" in events.Tags()["tensors"]
+    _check_chart(events.Images("eval_chart/fixed")[-1].encoded_image_string, expected)
+    _check_hparams(log_dir / "hparams", scalars)
+
+
+def _check_chart(png: bytes, expected: dict[str, float]) -> None:
+    """Hit-rate bars as long as CenterPoint's hit rate and the oracle's (full), plus the legend."""
+    chart = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    colour = dict(CHART_BARS)["hit_rate_fg"]
+    runs = sorted({int(n) for n in (chart == colour).all(-1).sum(1) if n > 0})
+    assert runs == [BAR_HEIGHT, round(expected["hit_rate_fg"] * BAR_LENGTH), BAR_LENGTH]
+
+
+def _check_hparams(run: Path, scalars: dict[str, float]) -> None:
+    """The HPARAMS tab's record: the model's and the method's settings, and these metrics."""
+    events = EventAccumulator(str(run))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")
+    start = HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["model/arch"].string_value == "resnet18"
+    assert hparams["method/strategies"].string_value == "CenterPoint, GroundTruthCentroid"
+    assert hparams["method/cam/method"].string_value == "gradcam++"
+    assert hparams["method/cam/flip_average"].string_value == "True"
+    assert hparams["model/lr"].number_value == pytest.approx(ShapeClassifier().hparams.lr)
+    experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    names = {info.name.tag for info in experiment.metric_infos}
+    assert {"eval/fixed/CenterPoint/iou", "test/acc"} <= names
+    for tag in ("eval/fixed/CenterPoint/iou", "test/acc"):
+        assert events.Scalars(tag)[-1].value == pytest.approx(scalars[tag])
 
 
 def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
