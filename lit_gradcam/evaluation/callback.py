@@ -2,7 +2,8 @@
 
 Per test batch: one CAM pass per distinct `CamSpec`, one `embed` per segmenter, every strategy
 on that shared state; torchmetrics accumulate (and sync under DDP); at epoch end scalars go to
-the logger, `results.json` / `results.md` to the run's log dir, grids to TensorBoard.
+the logger, `results.json` / `results.md` to the run's log dir, and to TensorBoard the image
+grids, a bar chart per segmenter and the hyper-parameters with the metrics (HPARAMS tab).
 """
 
 from __future__ import annotations
