@@ -31,8 +31,12 @@ class LitGradCamCLI(LightningCLI):
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
                 "checkpoint.save_last": True,
-                # bare `python main.py fit` / `test` = the offline quick start
-                "trainer.max_epochs": 8,
+                # bare `python main.py fit` / `test` = the offline quick start: its length in
+                # optimizer steps, validated every 200 of them, whatever the folder's size
+                "trainer.max_steps": 1200,
+                "trainer.max_epochs": -1,
+                "trainer.val_check_interval": 200,
+                "trainer.check_val_every_n_epoch": None,
                 "trainer.callbacks": [{"class_path": EVALUATION_CALLBACK}],
                 "data.train_size": 20000,
                 "data.batch_size": 64,
