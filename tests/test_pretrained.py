@@ -50,8 +50,9 @@ def test_weights_differ_from_a_fresh_init(hub: Path) -> None:
 
 def test_another_recipe_gets_another_file(hub: Path) -> None:
     other = ShapesPretraining(train_size=10, val_size=5, max_steps=3, batch_size=5)
-    assert shapes_weights_path("resnet18", other) != shapes_weights_path("resnet18", TINY)
-    assert shapes_weights_path("resnet34", TINY) != shapes_weights_path("resnet18", TINY)
+    assert shapes_weights_path("resnet18", True, other) != shapes_weights_path("resnet18")
+    assert shapes_weights_path("resnet34") != shapes_weights_path("resnet18")
+    assert shapes_weights_path("resnet18", False) != shapes_weights_path("resnet18")
 
 
 def test_a_head_of_another_size_keeps_its_init(hub: Path) -> None:
