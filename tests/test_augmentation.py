@@ -5,19 +5,9 @@ import torch
 
 from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.imaging import normalize_imagenet
+from lit_gradcam.pretrained import MIRROR_ONLY
 
-OFF = dict(
-    hflip=0.0,
-    translate=0.0,
-    scale=(1.0, 1.0),
-    rotate=0.0,
-    brightness=0.0,
-    contrast=0.0,
-    saturation=0.0,
-    channel_shuffle=0.0,
-    blur=0.0,
-    noise=0.0,
-)
+OFF = {**MIRROR_ONLY, "hflip": 0.0}  # every transform off
 
 
 def _square_batch(batch: int = 4) -> torch.Tensor:

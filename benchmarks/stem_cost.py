@@ -1,0 +1,48 @@
+"""What the 2x-resolution stem costs: one training step of ResNet-18 with and without the stem's
+max-pool, on 48x64 batches, timed alternately in one process so both see the same machine.
+
+    python benchmarks/stem_cost.py [--batch 64] [--steps 10]
+
+Prints seconds per step of each and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from lit_gradcam.classifier import build_resnet
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    models = {maxpool: build_resnet("resnet18", 5, None, maxpool) for maxpool in (True, False)}
+    optimizers = {k: torch.optim.AdamW(m.parameters()) for k, m in models.items()}
+    images, labels = torch.randn(args.batch, 3, 48, 64), torch.randint(0, 5, (args.batch,))
+    seconds = dict.fromkeys(models, 0.0)
+    for step in range(args.steps + 1):  # step 0 warms up and is not timed
+        for maxpool, model in models.items():
+            start = time.perf_counter()
+            loss = F.cross_entropy(model(images), labels)
+            optimizers[maxpool].zero_grad()
+            loss.backward()
+            optimizers[maxpool].step()
+            if step:
+                seconds[maxpool] += time.perf_counter() - start
+    with_pool, without = seconds[True] / args.steps, seconds[False] / args.steps
+    print(f"batch {args.batch}, {torch.get_num_threads()} threads")
+    print(f"stem with max-pool (layer2 6x8):     {with_pool:.3f} s/step")
+    print(f"stem without max-pool (layer2 12x16): {without:.3f} s/step")
+    print(f"ratio: {without / with_pool:.2f}x")
+    return without / with_pool
+
+
+if __name__ == "__main__":
+    main()
