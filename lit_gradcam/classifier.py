@@ -22,6 +22,24 @@ class WeightsUnavailableError(RuntimeError):
     """Pretrained weights were asked for but could not be fetched (no network, say)."""
 
 
+def weight_enum(arch: str, weights: str | None) -> torchvision.models.WeightsEnum | None:
+    """The torchvision weight enum named `weights` (None for scratch or ``shapes``); a clear
+    ValueError for an unknown architecture or weight name."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
+    if weights is None or weights == SHAPES_WEIGHTS:
+        return None
+    enum_class = torchvision.models.get_model_weights(arch)
+    try:
+        return enum_class[weights]
+    except KeyError:
+        valid = [w.name for w in enum_class]
+        raise ValueError(
+            f"model.weights: {weights!r} is not a weight of {arch}; valid: {valid}, "
+            f"{SHAPES_WEIGHTS!r} or null"
+        ) from None
+
+
 def build_resnet(
     arch: str, num_classes: int, weights: str | None, stem_maxpool: bool = True
 ) -> nn.Module:
@@ -30,34 +48,20 @@ def build_resnet(
     Without `stem_maxpool` the stem downsamples 2x instead of 4x: every later feature map has
     twice the resolution (sharper heatmaps for small shapes) at several times the compute.
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
-    if weights == SHAPES_WEIGHTS:
-        model = build_resnet(arch, num_classes, None, stem_maxpool)
-        load_shapes_weights(model, arch, stem_maxpool)
-        return model
-    weight_enum = None
-    if weights is not None:
-        enum_class = torchvision.models.get_model_weights(arch)
-        try:
-            weight_enum = enum_class[weights]
-        except KeyError:
-            valid = [w.name for w in enum_class]
-            raise ValueError(
-                f"model.weights: {weights!r} is not a weight of {arch}; valid: {valid}, "
-                f"{SHAPES_WEIGHTS!r} or null"
-            ) from None
+    enum = weight_enum(arch, weights)
     try:
-        model = torchvision.models.get_model(arch, weights=weight_enum)
+        model = torchvision.models.get_model(arch, weights=enum)
     except OSError as error:  # urllib's URLError is an OSError
         raise WeightsUnavailableError(
-            f"Could not download {arch} weights {weights} ({weight_enum.url}): {error}. "
-            f"Put the file in {torch.hub.get_dir()}/checkpoints/ or use `model.weights: null` "
-            "to train from scratch offline."
+            f"Could not download {arch} weights {weights} ({enum.url}): {error}. "
+            f"Put the file in {torch.hub.get_dir()}/checkpoints/ or use `model.weights: shapes` "
+            "(built offline) or `null` to train from scratch."
         ) from error
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     if not stem_maxpool:
         model.maxpool = nn.Identity()
+    if weights == SHAPES_WEIGHTS:
+        load_shapes_weights(model, arch, stem_maxpool)
     return model
 
 
@@ -67,7 +71,10 @@ class ShapeClassifier(L.LightningModule):
     Args:
         num_classes: number of shape classes (linked from the datamodule by the CLI).
         arch: torchvision ResNet name.
-        weights: torchvision weight enum name (e.g. ``IMAGENET1K_V1``) or None for scratch.
+        weights: what `fit` starts from: a torchvision weight enum name (e.g.
+            ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.pretrained`) or None for scratch.
+            They are loaded in `setup("fit")`, so testing or predicting from a checkpoint
+            never fetches them.
         lr, weight_decay: AdamW settings (the homework's defaults).
         one_cycle: use a one-cycle schedule peaking at `lr` over the trainer's whole run
             (`max_steps`), which makes from-scratch training stable.
@@ -93,9 +100,19 @@ class ShapeClassifier(L.LightningModule):
         # the run's config.yaml records the augmentation; a checkpoint needs none to predict
         self.save_hyperparameters(ignore=["augmentation"])
         self.augmentation = augmentation
-        self.model = build_resnet(arch, num_classes, weights, stem_maxpool)
+        weight_enum(arch, weights)  # a bad name fails now, not when fit starts
+        self.model = build_resnet(arch, num_classes, None, stem_maxpool)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def setup(self, stage: str) -> None:
+        """Load the pretrained `weights` when fitting starts, before Lightning restores any
+        checkpoint being resumed. Other stages load a trained checkpoint anyway, so they never
+        download or build weights they would overwrite."""
+        if stage == "fit" and self.hparams.weights is not None:
+            hp = self.hparams
+            pretrained = build_resnet(hp.arch, hp.num_classes, hp.weights, hp.stem_maxpool)
+            self.model.load_state_dict(pretrained.state_dict())
 
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)

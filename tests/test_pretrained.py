@@ -34,10 +34,13 @@ def test_built_once_then_loaded_from_the_cache(hub: Path, monkeypatch) -> None:
         raise AssertionError("weights were rebuilt although cached")
 
     monkeypatch.setattr(pretrained, "_build", must_not_build)
-    again = ShapeClassifier(weights="shapes").model
-    torch.testing.assert_close(
-        again.state_dict()["layer1.0.conv1.weight"], saved["layer1.0.conv1.weight"]
-    )
+    classifier = ShapeClassifier(weights="shapes")
+    key = "layer1.0.conv1.weight"
+    assert not torch.allclose(classifier.model.state_dict()[key], saved[key])
+    classifier.setup("test")  # testing restores a checkpoint: nothing to load
+    assert not torch.allclose(classifier.model.state_dict()[key], saved[key])
+    classifier.setup("fit")  # fitting starts from the cached weights
+    torch.testing.assert_close(classifier.model.state_dict()[key], saved[key])
 
 
 def test_weights_differ_from_a_fresh_init(hub: Path) -> None:
@@ -73,3 +76,5 @@ def test_a_file_of_another_architecture_is_refused_clearly(hub: Path) -> None:
 def test_unknown_weight_names_mention_shapes() -> None:
     with pytest.raises(ValueError, match="'shapes'"):
         build_resnet("resnet18", 5, "SHAPES_V9")
+    with pytest.raises(ValueError, match="'shapes'"):  # at construction, not when fit starts
+        ShapeClassifier(weights="SHAPES_V9")
