@@ -7,22 +7,25 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.datamodule import ShapesDataModule
+from lit_gradcam.evaluation.callback import SegmentationEvaluation
+from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.prediction import MaskWriter
-
-EVALUATION_CALLBACK = "lit_gradcam.evaluation.callback.SegmentationEvaluation"
-
-#: Subcommands that score a model and so must be given trained weights.
-EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
 
 
 class LitGradCamCLI(LightningCLI):
-    """LightningCLI with the project's wiring: class count linked, fixed checkpoint folder,
-    and no silent evaluation of random weights."""
+    """LightningCLI with the project's wiring: class count linked, fixed checkpoint folder, one
+    `method` section linked into both the evaluation callback and the prediction writer, and
+    no silent evaluation of random weights."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # one method (CAM, strategies, segmenters) that validate, test and predict all read
+        parser.add_class_arguments(BatchPipeline, "method")
+        parser.add_lightning_class_args(SegmentationEvaluation, "evaluation")
         parser.add_lightning_class_args(MaskWriter, "output")
+        parser.link_arguments("method", "evaluation.method", apply_on="instantiate")
+        parser.link_arguments("method", "output.method", apply_on="instantiate")
         parser.set_defaults(
             {
                 "checkpoint.dirpath": "checkpoints/default",
@@ -37,7 +40,6 @@ class LitGradCamCLI(LightningCLI):
                 "trainer.max_epochs": -1,
                 "trainer.val_check_interval": 200,
                 "trainer.check_val_every_n_epoch": None,
-                "trainer.callbacks": [{"class_path": EVALUATION_CALLBACK}],
                 "data.train_size": 20000,
                 "data.batch_size": 64,
             }

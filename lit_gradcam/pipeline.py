@@ -1,8 +1,9 @@
 """The no-click pipeline on a batch: CAM -> prompts -> segmenter, sharing every expensive step.
 
-`BatchPipeline` is what the evaluation callback and the prediction writer run: one CAM pass per
-distinct `CamSpec`, one `embed` per segmenter, then every strategy on that shared state.
-`NoClickPipeline` is the same thing with the course notebook's call shape.
+`BatchPipeline` is the method: the CLI's `method` section, which validate, test and predict all
+read. It runs one CAM pass per distinct `CamSpec`, one `embed` per segmenter, then every
+strategy on that shared state; `predict` runs the one strategy it names. `NoClickPipeline` is
+the same thing with the course notebook's call shape.
 """
 
 from __future__ import annotations
@@ -12,17 +13,49 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gradcam.cam.base import BaseCAM
 from lit_gradcam.cam.heatmaps import compute_heatmaps
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.prompts.strategies import (
+    CamBox,
+    CamConsensus,
+    CenterPoint,
+    ForegroundBackground,
+    GroundTruthCentroid,
+    PeakAndValley,
+    TopKForeground,
+    WeightedCentroid,
+)
 from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter, denormalize_to_uint8
+from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 #: The CAM strategies read unless they name their own: flip-averaged Grad-CAM++ at layer2.1.
 #: Chosen on the validation split with `configs/sweep.yaml`; the numbers live in its results.
 DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
+
+#: The strategy `predict` runs when the default strategies are evaluated.
+DEFAULT_PREDICT_STRATEGY = "CamConsensus"
+
+
+def default_strategies() -> list[PromptStrategy]:
+    """Every strategy: the seed's two on the seed's Grad-CAM (reference rows), ours on the
+    method's CAM, and the ground-truth oracle as the ceiling."""
+    seed_cam = CamSpec()
+    return [
+        CenterPoint(),
+        TopKForeground(name="SeedOnlyForeground", cam=seed_cam),
+        ForegroundBackground(name="SeedForegroundBackground", cam=seed_cam),
+        WeightedCentroid(name="WeightedCentroidGradCAM", cam=seed_cam),
+        WeightedCentroid(),
+        PeakAndValley(),
+        CamBox(),
+        CamConsensus(),
+        GroundTruthCentroid(),
+    ]
 
 
 @dataclass
@@ -40,12 +73,17 @@ class StrategyResult:
     cam_prompts: Prompts
 
     def head(self, n: int) -> StrategyResult:
+        """The first `n` images."""
+        return self[:n]
+
+    def __getitem__(self, images: slice) -> StrategyResult:
+        """The images a slice selects."""
         return StrategyResult(
-            self.heatmaps[:n],
-            _head_prompts(self.prompts, n),
-            self.masks[:n],
-            self.scores[:n],
-            _head_prompts(self.cam_prompts, n),
+            self.heatmaps[images],
+            _sliced_prompts(self.prompts, images),
+            self.masks[images],
+            self.scores[images],
+            _sliced_prompts(self.cam_prompts, images),
         )
 
     def to(self, device: torch.device | str) -> StrategyResult:
@@ -110,10 +148,10 @@ class PipelineOutput:
         )
 
 
-def _head_prompts(prompts: Prompts, n: int) -> Prompts:
-    """The prompts of the first `n` images."""
-    boxes = None if prompts.boxes is None else prompts.boxes[:n]
-    return Prompts(prompts.points[:n], prompts.labels[:n], boxes)
+def _sliced_prompts(prompts: Prompts, images: slice) -> Prompts:
+    """The prompts of the images a slice selects."""
+    boxes = None if prompts.boxes is None else prompts.boxes[images]
+    return Prompts(prompts.points[images], prompts.labels[images], boxes)
 
 
 def cat_prompts(parts: Sequence[Prompts]) -> Prompts:
@@ -132,21 +170,36 @@ def cat_prompts(parts: Sequence[Prompts]) -> Prompts:
 
 
 class BatchPipeline:
-    """Runs every strategy with every segmenter on a batch, computing shared work once."""
+    """The method: which CAM, strategies and segmenters run, each shared work done once.
+
+    Args:
+        segmenters: promptable segmenters (default: a weight-free GrabCut); `predict` cuts with
+            the first.
+        strategies: prompt strategies (default: `default_strategies()`).
+        cam: the CAM that strategies without their own `cam` read (default: `DEFAULT_CAM`).
+        predict_strategy: name of the strategy `predict` runs (default: the first listed that
+            does not read the ground truth; with the default strategies, `CamConsensus`).
+    """
 
     def __init__(
         self,
-        segmenters: Sequence[Segmenter],
-        strategies: Sequence[PromptStrategy],
-        cam: CamSpec,
+        segmenters: Sequence[Segmenter] | None = None,
+        strategies: Sequence[PromptStrategy] | None = None,
+        cam: CamSpec | None = None,
+        predict_strategy: str | None = None,
     ) -> None:
+        if strategies is None:
+            strategies = default_strategies()
+            predict_strategy = predict_strategy or DEFAULT_PREDICT_STRATEGY
+        segmenters = [GrabCutSegmenter()] if segmenters is None else list(segmenters)
         _require_unique_names("segmenters", [s.name for s in segmenters])
         _require_unique_names("strategies", [s.name for s in strategies])
         if not segmenters or not strategies:
             raise ValueError("the pipeline needs at least one segmenter and one strategy")
-        self.segmenters = list(segmenters)
+        self.segmenters = segmenters
         self.strategies = list(strategies)
-        self.cam = cam
+        self.cam = cam or DEFAULT_CAM
+        self.predict_strategy = predict_strategy
 
     def to(self, device: torch.device | str) -> BatchPipeline:
         self.segmenters = [segmenter.to(device) for segmenter in self.segmenters]
@@ -155,22 +208,61 @@ class BatchPipeline:
     def cam_of(self, strategy: PromptStrategy) -> CamSpec:
         return strategy.cam or self.cam
 
+    def for_predict(self) -> BatchPipeline:
+        """The pipeline `predict` runs: the first segmenter and the predict strategy only."""
+        names = [s.name for s in self.strategies]
+        if self.predict_strategy is None:
+            methods = [s for s in self.strategies if not s.uses_ground_truth]
+            if not methods:
+                raise ValueError(
+                    f"predict needs a strategy that does not read the ground truth; the method "
+                    f"lists only oracles: {names}"
+                )
+            strategy = methods[0]
+        elif self.predict_strategy in names:
+            strategy = self.strategies[names.index(self.predict_strategy)]
+        else:
+            raise ValueError(
+                f"method.predict_strategy {self.predict_strategy!r} is not one of the method's "
+                f"strategies: {names}"
+            )
+        if strategy.uses_ground_truth:
+            raise ValueError(
+                f"method.predict_strategy {strategy.name!r} reads the ground truth, which "
+                "predict does not have: name another strategy"
+            )
+        return BatchPipeline(self.segmenters[:1], [strategy], self.cam, strategy.name)
+
     def run(
-        self, model: nn.Module, images: Tensor, gt_masks: Tensor | None = None
+        self,
+        model: nn.Module,
+        images: Tensor,
+        gt_masks: Tensor | None = None,
+        originals: Tensor | None = None,
     ) -> PipelineOutput:
-        """images: ImageNet-normalised (B, 3, H, W); gt_masks only reach oracle strategies."""
+        """images: ImageNet-normalised (B, 3, H, W); gt_masks only reach oracle strategies.
+
+        originals: the same images as uint8 (B, 3, h, w) at another size (predict's images at
+        their own size): the heatmaps are resized to it, and prompts and masks live there.
+        """
         heatmaps: dict[CamSpec, Tensor] = {}
         logits = None
         for spec in dict.fromkeys(self.cam_of(s) for s in self.strategies):
             heatmaps[spec], spec_logits = compute_heatmaps(model, images, spec)
             logits = spec_logits if logits is None else logits
+        if originals is None:
+            images_uint8 = denormalize_to_uint8(images.detach())
+        else:
+            images_uint8 = originals
+            heatmaps = {
+                spec: _resized(heat, originals.shape[-2:]) for spec, heat in heatmaps.items()
+            }
         # what the heatmap alone gives, for strategies whose final prompts follow the masks
         cam_prompts = {
             s.name: s.prompts(heatmaps[self.cam_of(s)], _ground_truth_for(s, gt_masks))
             for s in self.strategies
             if s.consults_segmenter
         }
-        images_uint8 = denormalize_to_uint8(images.detach())
         results = {}
         for segmenter in self.segmenters:
             state = segmenter.embed(images_uint8)
@@ -201,6 +293,16 @@ class BatchPipeline:
                 for s in self.strategies
             ],
         }
+
+
+def _resized(heatmaps: Tensor, size: tuple[int, int]) -> Tensor:
+    """Heatmaps (B, H, W) resized bilinearly to `size`, kept in [0, 1]."""
+    if tuple(heatmaps.shape[-2:]) == tuple(size):
+        return heatmaps
+    resized = F.interpolate(
+        heatmaps[:, None], size=tuple(size), mode="bilinear", align_corners=False
+    )
+    return resized[:, 0].clamp(0, 1)
 
 
 def _ground_truth_for(strategy: PromptStrategy, gt_masks: Tensor | None) -> Tensor | None:

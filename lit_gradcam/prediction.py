@@ -1,34 +1,32 @@
 """`MaskWriter`: `python main.py predict` writes a mask, an overlay and a CSV row per image.
 
-Grad-CAM runs at the classifier's training resolution; the heatmap is resized to each image's
-own size, where the strategy picks prompts and the segmenter cuts the mask. Under DDP every
-rank writes the files of its own images (Lightning's predict sampler never repeats one) and its
-own CSV part; rank 0 merges the parts into `predictions.csv` after a barrier.
+It runs the method's predict pipeline (`BatchPipeline.for_predict`: the first segmenter and
+the predict strategy) on each batch: Grad-CAM at the classifier's training resolution, the
+heatmap resized to the images' own size, where the strategy picks prompts and the segmenter
+cuts the mask. Images of one size are segmented together. Under DDP every rank writes the files
+of its own images (Lightning's predict sampler never repeats one) and its own CSV part; rank 0
+merges the parts into `predictions.csv` after a barrier.
 """
 
 from __future__ import annotations
 
 import csv
 import warnings
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-import torch.nn.functional as F
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 from torch import Tensor
 
-from lit_gradcam.cam.heatmaps import compute_heatmaps
-from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.data import CLASSES
 from lit_gradcam.evaluation.figures import blend, draw_prompts, heat_colours, mask_outline
-from lit_gradcam.pipeline import DEFAULT_CAM
-from lit_gradcam.prompts.base import PromptStrategy
-from lit_gradcam.prompts.strategies import CamConsensus
-from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
-from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
+from lit_gradcam.pipeline import BatchPipeline, StrategyResult
+from lit_gradcam.segmenters.base import PAD_LABEL, Prompts
 
 CSV_NAME = "predictions.csv"
 CSV_COLUMNS = (
@@ -53,9 +51,8 @@ class MaskWriter(BasePredictionWriter):
 
     Args:
         output_dir: where the files go (created if absent).
-        strategy: prompt strategy (default: `CamConsensus`, the best on the validation split).
-        segmenter: promptable segmenter (default: GrabCut, no weights needed).
-        cam: the CAM the strategy reads when it names none (default: `DEFAULT_CAM`).
+        method: the method whose predict pipeline runs (default: `BatchPipeline()`); the CLI
+            links its `method` section here, the one validate and test score.
         overwrite: replace the predictions already in `output_dir`; without it such a folder
             is refused before anything is written.
     """
@@ -63,22 +60,21 @@ class MaskWriter(BasePredictionWriter):
     def __init__(
         self,
         output_dir: str = "predictions",
-        strategy: PromptStrategy | None = None,
-        segmenter: Segmenter | None = None,
-        cam: CamSpec | None = None,
+        method: BatchPipeline | None = None,
         overwrite: bool = False,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir)
-        self.strategy = strategy or CamConsensus()
-        self.segmenter = segmenter or GrabCutSegmenter()
-        self.cam = self.strategy.cam or cam or DEFAULT_CAM
+        self.method = method or BatchPipeline()
         self.overwrite = overwrite
+        self.pipeline: BatchPipeline | None = None  # the method's predict pipeline, from setup
         self._rows: list[dict[str, str]] = []
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "predict":
             return
+        # first, so a bad strategy name or segmenter checkpoint fails before any file changes
+        self.pipeline = self.method.for_predict().to(pl_module.device)
         written = self._previous_outputs()
         if written and not self.overwrite:
             raise OutputExistsError(
@@ -91,7 +87,6 @@ class MaskWriter(BasePredictionWriter):
                 path.unlink()
             self.output_dir.mkdir(parents=True, exist_ok=True)
         trainer.strategy.barrier()
-        self.segmenter = self.segmenter.to(pl_module.device)
         self._rows = []
 
     def _previous_outputs(self) -> list[Path]:
@@ -110,39 +105,44 @@ class MaskWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        heatmaps, logits = compute_heatmaps(pl_module.model, batch["image"], self.cam)
-        probabilities = logits.softmax(-1)
-        for i, name in enumerate(batch["name"]):
-            if batch["error"][i]:
-                warnings.warn(f"skipped {name}: {batch['error'][i]}", stacklevel=1)
-                self._rows.append({"file": name, "error": batch["error"][i]})
-                continue
-            original = batch["original"][i].to(pl_module.device)
-            self._rows.append(
-                self._segment_one(name, batch["stem"][i], original, heatmaps[i], probabilities[i])
-            )
+        """Bad files become CSV rows with their error; the others run the pipeline, one run
+        per image size."""
+        by_size: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, (name, error) in enumerate(zip(batch["name"], batch["error"], strict=True)):
+            if error:
+                warnings.warn(f"skipped {name}: {error}", stacklevel=1)
+                self._rows.append({"file": name, "error": error})
+            else:
+                by_size[tuple(batch["original"][i].shape)].append(i)
+        for indices in by_size.values():
+            originals = torch.stack([batch["original"][i] for i in indices]).to(pl_module.device)
+            output = self.pipeline.run(pl_module.model, batch["image"][indices], None, originals)
+            (result,) = output.results.values()
+            probabilities = output.logits.softmax(-1)
+            for j, i in enumerate(indices):
+                name, stem, image = batch["name"][i], batch["stem"][i], originals[j]
+                self._rows.append(
+                    self._write_one(name, stem, image, result[j : j + 1], probabilities[j])
+                )
 
-    def _segment_one(
-        self, name: str, stem: str, image: Tensor, heatmap: Tensor, probabilities: Tensor
+    def _write_one(
+        self, name: str, stem: str, image: Tensor, result: StrategyResult, probabilities: Tensor
     ) -> dict[str, str]:
-        """Prompts and mask at the image's own size; files written; the CSV row returned."""
-        size = tuple(image.shape[-2:])
-        heat = F.interpolate(heatmap[None, None], size=size, mode="bilinear", align_corners=False)
-        heat = heat[:, 0].clamp(0, 1)
-        state = self.segmenter.embed(image[None])
-        prompts, masks, scores = self.strategy.segment(heat, self.segmenter, state)
+        """One image (uint8 (3, h, w)) and its result: mask and overlay written, CSV row out."""
         mask_file, overlay_file = f"{stem}_mask.png", f"{stem}_overlay.png"
-        _save_png(self.output_dir / mask_file, (masks[0].cpu().numpy() * 255).astype("uint8"))
-        overlay = _overlay(image[None], heat, prompts, masks)
+        mask = result.masks[0].cpu().numpy().astype("uint8") * 255
+        _save_png(self.output_dir / mask_file, mask)
+        overlay = _overlay(image[None], result.heatmaps, result.prompts, result.masks)
         _save_png(self.output_dir / overlay_file, overlay[0].permute(1, 2, 0).cpu().numpy())
         label = int(probabilities.argmax())
+        prompts = result.prompts
         return {
             "file": name,
             "predicted_class": CLASSES[label],
             "probability": f"{probabilities[label].item():.4f}",
             "points": _points_text(prompts),
             "box": "" if prompts.boxes is None else " ".join(f"{v:.1f}" for v in prompts.boxes[0]),
-            "segmenter_score": f"{scores[0].item():.4f}",
+            "segmenter_score": f"{result.scores[0].item():.4f}",
             "mask": mask_file,
             "overlay": overlay_file,
             "error": "",

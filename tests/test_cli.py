@@ -11,7 +11,7 @@ import yaml
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.cli import cli_main
 from lit_gradcam.data.dataset import ShapesFolder
-from lit_gradcam.evaluation.callback import default_strategies
+from lit_gradcam.pipeline import default_strategies
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 

@@ -6,6 +6,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -14,11 +15,19 @@ from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.classifier import ShapeClassifier, build_resnet
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
-from lit_gradcam.pipeline import BatchPipeline, NoClickPipeline, StrategyResult, cat_prompts
+from lit_gradcam.pipeline import (
+    DEFAULT_CAM,
+    BatchPipeline,
+    NoClickPipeline,
+    StrategyResult,
+    cat_prompts,
+    default_strategies,
+)
 from lit_gradcam.prediction import MaskWriter
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
+    GroundTruthCentroid,
     TopKForeground,
     WeightedCentroid,
 )
@@ -116,6 +125,50 @@ def test_results_carry_the_heatmap_prompts_of_strategies_that_consult_the_segmen
     assert torch.equal(both.cam_prompts.points[1:], mine.cam_prompts.points)
 
 
+def test_the_default_method_and_what_predict_runs_of_it() -> None:
+    """Defaults: GrabCut, every default strategy on DEFAULT_CAM; predict runs CamConsensus.
+    Given strategies, predict runs the one named, else the first that reads no ground truth."""
+    method = BatchPipeline()
+    assert [s.name for s in method.segmenters] == ["grabcut"]
+    assert [s.name for s in method.strategies] == [s.name for s in default_strategies()]
+    assert method.cam == DEFAULT_CAM
+    (strategy,) = method.for_predict().strategies
+    assert strategy.name == "CamConsensus"
+
+    segmenters = [GrabCutSegmenter(), EmptySegmenter()]
+    oracle_first = [GroundTruthCentroid(), CenterPoint(), WeightedCentroid()]
+    predict = BatchPipeline(segmenters, oracle_first).for_predict()
+    assert [s.name for s in predict.strategies] == ["CenterPoint"]
+    assert [s.name for s in predict.segmenters] == ["grabcut"]
+    named = BatchPipeline(segmenters, oracle_first, predict_strategy="WeightedCentroid")
+    assert [s.name for s in named.for_predict().strategies] == ["WeightedCentroid"]
+    for name, error in (("Nope", "not one of"), ("GroundTruthCentroid", "ground truth")):
+        with pytest.raises(ValueError, match=error):
+            BatchPipeline(segmenters, oracle_first, predict_strategy=name).for_predict()
+    with pytest.raises(ValueError, match="only oracles"):
+        BatchPipeline(segmenters, [GroundTruthCentroid()]).for_predict()
+
+
+def test_originals_of_another_size_get_resized_heatmaps_prompts_and_masks() -> None:
+    """Predict's path: the CAM at the classifier's size, everything else at the originals'."""
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", 5, None).eval()
+    images, _ = _square_images()
+    originals = F.interpolate(denormalize_to_uint8(images).float(), scale_factor=2).byte()
+    pipeline = BatchPipeline([EmptySegmenter()], [CenterPoint(), WeightedCentroid()], CamSpec())
+    small = pipeline.run(model, images)
+    large = pipeline.run(model, images, originals=originals)
+    assert torch.equal(large.images_uint8, originals)
+    assert torch.equal(large.logits, small.logits)
+    for key, result in large.results.items():
+        assert result.heatmaps.shape == result.masks.shape == (2, 96, 128)
+        resized = F.interpolate(
+            small.results[key].heatmaps[:, None], size=(96, 128), mode="bilinear"
+        )
+        assert torch.allclose(result.heatmaps, resized[:, 0].clamp(0, 1))
+    assert large.results["empty/CenterPoint"].prompts.points.tolist() == [[[64.0, 48.0]]] * 2
+
+
 def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unique names"):
         BatchPipeline([GrabCutSegmenter()], [TopKForeground(), TopKForeground()], CamSpec())
@@ -197,7 +250,7 @@ def test_only_oracles_receive_ground_truth_through_the_batch_pipeline() -> None:
 def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(tmp_path) -> None:
     images, truth = _square_images(4)
     spies = _spies()
-    callback = SegmentationEvaluation(segmenters=[EmptySegmenter()], strategies=spies)
+    callback = SegmentationEvaluation(BatchPipeline([EmptySegmenter()], spies))
     trainer = L.Trainer(
         inference_mode=False,
         callbacks=[callback],
@@ -218,7 +271,7 @@ def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path) -> None:
     for i, image in enumerate(denormalize_to_uint8(images)):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
     spy = ConsultingSpy("consulting")
-    writer = MaskWriter(str(tmp_path / "out"), strategy=spy, segmenter=EmptySegmenter())
+    writer = MaskWriter(str(tmp_path / "out"), BatchPipeline([EmptySegmenter()], [spy]))
     trainer = L.Trainer(
         inference_mode=False,
         callbacks=[writer],
@@ -229,5 +282,6 @@ def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path) -> None:
     )
     loader = DataLoader(ImageFolder(folder), batch_size=2, collate_fn=collate_images)
     trainer.predict(ShapeClassifier(), dataloaders=loader, return_predictions=False)
-    assert len(spy.received) == 2 * 3  # segment, then prompts, per image
+    # per batch of two and of one: the heatmap's own prompts, then segment (which prompts too)
+    assert len(spy.received) == 2 * 3
     assert all(gt is None for gt in spy.received)

@@ -1,5 +1,5 @@
-"""`python main.py predict`: masks at each image's own size, a CSV that matches, bad files
-reported, and finished outputs never overwritten by accident."""
+"""`python main.py predict`: the method's predict strategy, masks at each image's own size, a CSV
+that matches, bad files reported, and finished outputs never overwritten by accident."""
 
 import csv
 import subprocess
@@ -102,6 +102,18 @@ def test_predict_writes_masks_overlays_and_csv(trained: dict[str, Path]) -> None
         x, y, label = row["points"].split(";")[0].split()
         assert 0 <= float(x) < expected[1] and 0 <= float(y) < expected[0] and label == "1"
     assert not (out / "broken_mask.png").exists()
+
+
+def test_predict_runs_the_named_strategy_at_each_image_size(trained: dict[str, Path]) -> None:
+    """`--method.predict_strategy CenterPoint`: one point at the centre of each image's own
+    pixels, big or small."""
+    out = trained["tmp"] / "centre"
+    with pytest.warns(UserWarning, match="broken.png"):
+        _predict(trained, out, "--method.predict_strategy", "CenterPoint")
+    for row in csv.DictReader((out / "predictions.csv").open()):
+        if row["file"] != "broken.png":
+            height, width = (96, 128) if row["file"].startswith("big") else (48, 64)
+            assert row["points"] == f"{width // 2:.1f} {height // 2:.1f} 1", row["file"]
 
 
 def test_existing_outputs_are_kept_unless_overwrite(trained: dict[str, Path]) -> None:

@@ -20,52 +20,19 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.data import CLASSES
 from lit_gradcam.evaluation.charts import metric_bars
 from lit_gradcam.evaluation.figures import pipeline_grid, results_table
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
-from lit_gradcam.pipeline import DEFAULT_CAM, BatchPipeline, PipelineOutput
-from lit_gradcam.prompts.base import PromptStrategy
-from lit_gradcam.prompts.strategies import (
-    CamBox,
-    CamConsensus,
-    CenterPoint,
-    ForegroundBackground,
-    GroundTruthCentroid,
-    PeakAndValley,
-    TopKForeground,
-    WeightedCentroid,
-)
-from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
-
-
-def default_strategies() -> list[PromptStrategy]:
-    """Every strategy: the seed's two on the seed's Grad-CAM (reference rows), ours on the
-    evaluation's CAM, and the ground-truth oracle as the ceiling."""
-    seed_cam = CamSpec()
-    return [
-        CenterPoint(),
-        TopKForeground(name="SeedOnlyForeground", cam=seed_cam),
-        ForegroundBackground(name="SeedForegroundBackground", cam=seed_cam),
-        WeightedCentroid(name="WeightedCentroidGradCAM", cam=seed_cam),
-        WeightedCentroid(),
-        PeakAndValley(),
-        CamBox(),
-        CamConsensus(),
-        GroundTruthCentroid(),
-    ]
+from lit_gradcam.pipeline import BatchPipeline, PipelineOutput
 
 
 class SegmentationEvaluation(L.Callback):
-    """Scores every (segmenter, strategy) pair on the test split (and optionally on val).
+    """Scores every (segmenter, strategy) pair of the method on the test split (and on val).
 
     Args:
-        segmenters: promptable segmenters; default a weight-free GrabCut.
-        strategies: prompt strategies; default every method strategy plus the GT oracle.
-        cam: the CAM that strategies without their own `cam` read (default: `DEFAULT_CAM`,
-            flip-averaged Grad-CAM++ at ``layer2.1``, the best on the validation split).
+        method: the CAM, strategies and segmenters to score (default: `BatchPipeline()`); the
+            CLI links its `method` section here, the one `predict` reads too.
         num_logged_images: how many of the first test images go into the TensorBoard grids.
         every_n_val_epochs: also evaluate on the validation split every N epochs (0 = never);
             logged as ``val_eval/...``.
@@ -73,17 +40,11 @@ class SegmentationEvaluation(L.Callback):
 
     def __init__(
         self,
-        segmenters: list[Segmenter] | None = None,
-        strategies: list[PromptStrategy] | None = None,
-        cam: CamSpec | None = None,
+        method: BatchPipeline | None = None,
         num_logged_images: int = 16,
         every_n_val_epochs: int = 0,
     ) -> None:
-        self.pipeline = BatchPipeline(
-            segmenters=segmenters if segmenters is not None else [GrabCutSegmenter()],
-            strategies=strategies if strategies is not None else default_strategies(),
-            cam=cam or DEFAULT_CAM,
-        )
+        self.pipeline = method or BatchPipeline()
         self.num_logged_images = num_logged_images
         self.every_n_val_epochs = every_n_val_epochs
         # keyed "{segmenter}/{strategy}"; a ModuleList (not a ModuleDict, whose keys may not

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.evaluation.charts import BAR_HEIGHT, BAR_LENGTH, CHART_BARS
+from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
@@ -80,9 +81,7 @@ def _trainer(tmp_path: Path, callback: SegmentationEvaluation, logger, **kwargs)
 def _run(tmp_path: Path, logger) -> tuple[L.Trainer, SegmentationEvaluation, FixedMaskSegmenter]:
     segmenter = FixedMaskSegmenter()
     callback = SegmentationEvaluation(
-        segmenters=[segmenter],
-        strategies=[CenterPoint(), GroundTruthCentroid()],
-        num_logged_images=3,
+        BatchPipeline([segmenter], [CenterPoint(), GroundTruthCentroid()]), num_logged_images=3
     )
     trainer = _trainer(tmp_path, callback, logger)
     torch.manual_seed(0)
@@ -179,7 +178,7 @@ def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
     shape = _rect(20, 32)  # what FixedMaskSegmenter cuts: centre of mass (35.5, 23.5)
     loader = _loader([shape, shape])
     callback = SegmentationEvaluation(
-        segmenters=[FixedMaskSegmenter()], strategies=[CamConsensus(), WeightedCentroid()]
+        BatchPipeline([FixedMaskSegmenter()], [CamConsensus(), WeightedCentroid()])
     )
     trainer = _trainer(tmp_path, callback, CSVLogger(tmp_path, name="cam"))
     trainer.test(ShapeClassifier(), dataloaders=loader)
@@ -211,7 +210,7 @@ def test_validate_and_periodic_validation_evaluate_the_val_loader(tmp_path: Path
     """`main.py validate` (the sweep) and `every_n_val_epochs` score the validation split: three
     images whose IoUs with the fixed mask are 1, 1 and 1/3, never the four training images."""
     callback = SegmentationEvaluation(
-        segmenters=[FixedMaskSegmenter()], strategies=[CenterPoint()], every_n_val_epochs=2
+        BatchPipeline([FixedMaskSegmenter()], [CenterPoint()]), every_n_val_epochs=2
     )
     trainer = _trainer(
         tmp_path,

@@ -15,16 +15,14 @@ CONFIG = """
 trainer:
   accelerator: cpu
   enable_progress_bar: false
-  callbacks:
-    - class_path: lit_gradcam.evaluation.callback.SegmentationEvaluation
-      init_args:
-        segmenters:
-          - class_path: lit_gradcam.segmenters.grabcut.GrabCutSegmenter
-        strategies:
-          - class_path: lit_gradcam.prompts.strategies.TopKForeground
-          - class_path: lit_gradcam.prompts.strategies.ForegroundBackground
-          - class_path: lit_gradcam.prompts.strategies.CamConsensus
-          - class_path: lit_gradcam.prompts.strategies.GroundTruthCentroid
+method:
+  segmenters:
+    - class_path: lit_gradcam.segmenters.grabcut.GrabCutSegmenter
+  strategies:
+    - class_path: lit_gradcam.prompts.strategies.TopKForeground
+    - class_path: lit_gradcam.prompts.strategies.ForegroundBackground
+    - class_path: lit_gradcam.prompts.strategies.CamConsensus
+    - class_path: lit_gradcam.prompts.strategies.GroundTruthCentroid
 data:
   train_size: 20
   val_size: 10
