@@ -1,5 +1,7 @@
-"""The shipped configs: each states its method once, and validate, test and predict all read it."""
+"""The shipped configs: each states its method once, and validate, test and predict all read it;
+the sweep changes one setting per row."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,48 @@ def test_evaluation_and_predict_read_the_config_s_one_method(
     assert [s.name for s in predict.strategies] == [predict_strategy]
     assert predict.segmenters == method.segmenters
     assert predict.cam_of(predict.strategies[0]) == cam
+
+
+def _settings(row: dict, base_cam: CamSpec) -> tuple[str, dict]:
+    """A sweep row's name and every setting it runs with: strategy class, its init arguments
+    and each field of the CAM it reads."""
+    init_args = dict(row.get("init_args", {}))
+    name = init_args.pop("name")
+    cam = CamSpec(**init_args.pop("cam")) if "cam" in init_args else base_cam
+    settings = {"strategy": row["class_path"].rsplit(".", 1)[1], **init_args}
+    settings.update({f"cam.{field}": value for field, value in asdict(cam).items()})
+    return name, settings
+
+
+def test_each_sweep_row_changes_one_setting_of_the_row_its_name_gives() -> None:
+    """ "P k=v" must be row P with k set to v and nothing else changed; "centroid" is the base."""
+    method = yaml.safe_load((CONFIGS / "sweep.yaml").read_text())["method"]
+    base_cam = CamSpec(**method["cam"])
+    assert base_cam == DEFAULT_CAM
+    rows = dict(
+        _settings(row, base_cam)
+        for row in method["strategies"]
+        if not row["class_path"].endswith("GroundTruthCentroid")
+    )
+    assert rows["centroid"]["strategy"] == "WeightedCentroid"
+    assert {"centroid cam.align=true", "centroid cam.input_scale=2"} <= set(rows)
+    for name, settings in rows.items():
+        if name == "centroid":
+            continue
+        parent, change = name.rsplit(" ", 1)
+        key, text = change.split("=", 1)
+        value = yaml.safe_load(text)
+        value = tuple(value) if isinstance(value, list) else value
+        assert settings == {**rows[parent], key: value}, name
+
+
+def test_the_sweep_layers_over_the_quick_start() -> None:
+    cli = _cli("quickstart.yaml", "sweep.yaml")
+    method = _one(cli, SegmentationEvaluation).pipeline
+    assert method.cam == DEFAULT_CAM
+    assert [type(s) for s in method.segmenters] == [GrabCutSegmenter]
+    names = [s.name for s in method.strategies]
+    assert names[0] == "centroid" and names[-1] == "GroundTruthCentroid"
+    assert len(names) == len(
+        yaml.safe_load((CONFIGS / "sweep.yaml").read_text())["method"]["strategies"]
+    )
