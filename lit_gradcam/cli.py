@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import sys
+import zipfile
+from pathlib import Path
+
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.classifier import ShapeClassifier, WeightsUnavailableError
+from lit_gradcam.data.backgrounds import BackgroundUnavailableError
 from lit_gradcam.data.datamodule import ShapesDataModule
+from lit_gradcam.data.dataset import DatasetError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.pipeline import BatchPipeline
-from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.prediction import MaskWriter, OutputExistsError
+from lit_gradcam.segmenters.checkpoints import (
+    CheckpointArchitectureError,
+    CheckpointDownloadError,
+)
+from lit_gradcam.segmenters.integrity import CheckpointIntegrityError
+
+#: Errors whose message says what is wrong and what to do: `main` prints it alone and exits 1.
+#: FileNotFoundError names the missing file (a SAM checkpoint, say).
+USER_ERRORS = (
+    DatasetError,
+    BackgroundUnavailableError,
+    WeightsUnavailableError,
+    CheckpointIntegrityError,
+    CheckpointDownloadError,
+    CheckpointArchitectureError,
+    OutputExistsError,
+    FileNotFoundError,
+)
 
 
 class LitGradCamCLI(LightningCLI):
@@ -45,6 +69,15 @@ class LitGradCamCLI(LightningCLI):
             }
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse, then check a `--ckpt_path` file before LightningCLI reads its hyper-parameters
+        from it (a missing or broken file would end in a traceback there or later)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path is not None and _names_a_local_file(ckpt_path):
+            self._require_checkpoint_file(ckpt_path)
+
     def before_validate(self) -> None:
         self._require_checkpoint()
 
@@ -73,6 +106,35 @@ class LitGradCamCLI(LightningCLI):
                     f"--ckpt_path last: no last checkpoint in {where}. Run `python main.py fit` "
                     "with the same config first, or pass `--ckpt_path path/to/file.ckpt`."
                 )
+            for path in found:
+                self._require_checkpoint_file(path)
+
+    def _require_checkpoint_file(self, path: str) -> None:
+        """A local checkpoint must exist and be a whole PyTorch file (a zip archive), else the
+        user reads why instead of an unpickling traceback."""
+        if not Path(path).is_file():
+            self.parser.error(f"--ckpt_path {path}: no such checkpoint file")
+        if not zipfile.is_zipfile(path):
+            self.parser.error(
+                f"--ckpt_path {path}: not a readable PyTorch checkpoint (truncated, or not a "
+                "file `python main.py fit` saved)"
+            )
+
+
+def _names_a_local_file(ckpt_path: str) -> bool:
+    """False for what Lightning resolves itself ("best", "last", "hpc", "registry:...") and
+    for URLs."""
+    special = ckpt_path in ("best", "last", "hpc") or ckpt_path.split(":")[0].lower() == "registry"
+    return not special and "://" not in ckpt_path
+
+
+def main(args: ArgsType = None) -> None:
+    """`python main.py`: the CLI, with each error a user can fix printed as one message (no
+    traceback) and a non-zero exit status."""
+    try:
+        cli_main(args)
+    except USER_ERRORS as error:
+        sys.exit(f"error: {error}")
 
 
 def cli_main(args: ArgsType = None, run: bool = True) -> LitGradCamCLI:

@@ -1,7 +1,9 @@
-"""The command line end to end on a tiny generated dataset (fit, then test from `last`), and
-every shipped config parsed for every subcommand."""
+"""The command line end to end on a tiny generated dataset (fit, then test from `last`), every
+shipped config parsed for every subcommand, and the errors a user reads instead of a traceback."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,11 +11,12 @@ import torch
 import yaml
 
 from lit_gradcam.classifier import ShapeClassifier
-from lit_gradcam.cli import cli_main
+from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.pipeline import default_strategies
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
 def _common(tmp_path: Path) -> list[str]:
@@ -88,3 +91,42 @@ def test_shipped_config_parses(config: Path, subcommand: str, capsys) -> None:
     printed = yaml.safe_load(capsys.readouterr().out)
     written = yaml.safe_load(config.read_text())
     assert set(written) - {"ckpt_path"} <= set(printed)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "no such checkpoint file"), (b"PK\x03\x04 cut short", "not a readable PyTorch")],
+    ids=["missing", "truncated"],
+)
+def test_a_bad_checkpoint_file_is_named(
+    tmp_path: Path, capsys, content: bytes | None, message: str
+) -> None:
+    checkpoint = tmp_path / "classifier.ckpt"
+    if content is not None:
+        checkpoint.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", *_common(tmp_path), "--ckpt_path", str(checkpoint)])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert message in err and str(checkpoint) in err
+
+
+def test_a_bad_data_folder_prints_one_message_and_exits_nonzero(tmp_path: Path) -> None:
+    """`python main.py fit` on a folder with a truncated image and an unknown class: each named
+    in one message, no traceback, exit status 1."""
+    root = tmp_path / "homework"
+    for split in ("train", "val"):
+        for kind in ("images", "masks", "labels"):
+            (root / kind / split).mkdir(parents=True)
+        (root / "images" / split / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+        (root / "masks" / split / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+        (root / "labels" / split / "a.txt").write_text("hexagon")
+    command = [
+        sys.executable, "main.py", "fit", *_common(tmp_path),
+        "--data.root", str(root), "--data.generate", "false",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert str(root / "images" / "train" / "a.png") in done.stderr
+    assert str(root / "labels" / "train" / "a.txt") in done.stderr

@@ -1,5 +1,6 @@
 """`python main.py predict`: the method's predict strategy, masks at each image's own size, a CSV
-that matches, bad files reported, and finished outputs never overwritten by accident."""
+that matches, bad files reported, finished outputs never overwritten by accident, and errors
+printed as one message."""
 
 import csv
 import subprocess
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lit_gradcam.classifier import ShapeClassifier
-from lit_gradcam.cli import cli_main
+from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.generate import generate_dataset
 
@@ -114,6 +115,51 @@ def test_predict_runs_the_named_strategy_at_each_image_size(trained: dict[str, P
         if row["file"] != "broken.png":
             height, width = (96, 128) if row["file"].startswith("big") else (48, 64)
             assert row["points"] == f"{width // 2:.1f} {height // 2:.1f} 1", row["file"]
+
+
+def _sam_method(tmp: Path, checkpoint: Path) -> str:
+    """A config file whose method cuts with SAM vit_b from `checkpoint`."""
+    config = tmp / f"sam_{checkpoint.parent.name}.yaml"
+    config.write_text(
+        "method:\n  segmenters:\n    - class_path: lit_gradcam.segmenters.sam.SamSegmenter\n"
+        f"      init_args: {{model_type: vit_b, checkpoint: {checkpoint}}}\n"
+    )
+    return str(config)
+
+
+@pytest.mark.parametrize("problem", ["folder is a file", "SAM file corrupt", "SAM file missing"])
+def test_user_errors_are_one_message_naming_the_file(
+    trained: dict[str, Path], capsys, problem: str
+) -> None:
+    tmp = trained["tmp"] / problem.replace(" ", "_")
+    tmp.mkdir()
+    folder, extra = trained["folder"], []
+    if problem == "folder is a file":
+        folder = named = trained["folder"] / "notes.txt"
+    else:
+        named = (
+            tmp
+            / ("official" if problem == "SAM file corrupt" else "nowhere")
+            / ("sam_vit_b_01ec64.pth")
+        )
+        if problem == "SAM file corrupt":
+            named.parent.mkdir()
+            named.write_bytes(b"not the official checkpoint")
+        extra = ["--config", _sam_method(tmp, named)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "predict", *extra, *_data_args(trained["tmp"]),
+                "--data.predict_dir", str(folder),
+                "--output.output_dir", str(tmp / "out"),
+                "--ckpt_path", "last",
+            ]
+        )  # fmt: skip
+    assert exit_info.value.code not in (None, 0)
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and str(named) in message
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp / "out").exists()
 
 
 def test_existing_outputs_are_kept_unless_overwrite(trained: dict[str, Path]) -> None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lit_gradcam.data.dataset import DatasetError, _decode, _rgb
-from lit_gradcam.segmenters.base import normalize_imagenet
+from lit_gradcam.imaging import normalize_imagenet
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -31,9 +31,14 @@ class ImageFolder(Dataset):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DatasetError(f"predict_dir {self.folder} is not a folder of images")
-        self.paths = sorted(
-            p for p in self.folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        try:
+            self.paths = sorted(
+                p
+                for p in self.folder.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        except OSError as error:
+            raise DatasetError(f"predict_dir {self.folder} cannot be read: {error}") from error
         if not self.paths:
             raise DatasetError(
                 f"predict_dir {self.folder} holds no image ({', '.join(IMAGE_SUFFIXES)})"
