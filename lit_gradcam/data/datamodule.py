@@ -6,8 +6,9 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.trainer.states import TrainerFn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
@@ -94,10 +95,12 @@ class ShapesDataModule(LightningDataModule):
         return self._loader("train", self.hparams.batch_size, shuffle=True, generator=generator)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.hparams.eval_batch_size)
+        split = self.splits["val"]
+        return self._loader("val", self.hparams.eval_batch_size, sampler=self._eval_sampler(split))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.hparams.eval_batch_size)
+        split = self.splits["test"]
+        return self._loader("test", self.hparams.eval_batch_size, sampler=self._eval_sampler(split))
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -106,6 +109,19 @@ class ShapesDataModule(LightningDataModule):
             num_workers=self.hparams.num_workers,
             collate_fn=collate_images,
         )
+
+    def _eval_sampler(self, split: Dataset) -> Sampler | None:
+        """Under DDP, every image once: each process reads every N-th image, with no padding.
+
+        Lightning's default `DistributedSampler` pads an uneven split by repeating images, and
+        the metrics would count those twice. A process may then run one batch fewer than
+        another, which is safe here: evaluation syncs nothing per batch (torchmetrics and the
+        logged epoch values sync at epoch end), and every process runs at least one batch.
+        """
+        kwargs = self.trainer.distributed_sampler_kwargs if self.trainer is not None else None
+        if not kwargs or kwargs["num_replicas"] == 1:
+            return None  # Lightning's own choice: sequential, or its sampler where it wants one
+        return UnrepeatedDistributedSampler(split, shuffle=False, **kwargs)
 
     def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers

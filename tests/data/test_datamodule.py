@@ -1,12 +1,15 @@
-"""ShapesDataModule: generate once, read the splits a stage needs, seeded loaders."""
+"""ShapesDataModule: generate once, read the splits a stage needs, seeded loaders, and under DDP
+evaluation loaders that read every image exactly once."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.utils.data import SequentialSampler
 
 from lit_gradcam.data import CLASSES, ShapesDataModule
 from lit_gradcam.data import generate as gen
@@ -80,3 +83,25 @@ def test_workers_are_persistent_when_used(tiny_root: Path):
     assert list(dm.splits) == ["val"]
     loader = dm.val_dataloader()
     assert loader.num_workers == 2 and loader.persistent_workers
+
+
+def test_eval_loaders_split_an_uneven_split_across_processes_without_repeats(tiny_root: Path):
+    """Ten images on three processes: 4 + 3 + 3, each image once (Lightning's default sampler
+    would pad to 12 by repeating two)."""
+    for split in ("val", "test"):
+        seen = []
+        for rank in range(3):
+            dm = ShapesDataModule(str(tiny_root), generate=False, eval_batch_size=2)
+            dm.trainer = SimpleNamespace(
+                distributed_sampler_kwargs={"num_replicas": 3, "rank": rank}
+            )
+            dm.setup("validate" if split == "val" else "test")
+            loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
+            seen.append([int(i) for i in loader.sampler])
+            assert sum(len(batch[1]) for batch in loader) == len(seen[-1])
+        assert [len(part) for part in seen] == [4, 3, 3]
+        assert sorted(sum(seen, [])) == list(range(10))
+    one = ShapesDataModule(str(tiny_root), generate=False)
+    one.trainer = SimpleNamespace(distributed_sampler_kwargs=None)
+    one.setup("test")
+    assert isinstance(one.test_dataloader().sampler, SequentialSampler)
