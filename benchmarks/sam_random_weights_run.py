@@ -50,21 +50,16 @@ def main() -> None:
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                     "init_args": {"save_dir": "lightning_logs", "name": "sam_vit_b_random"},
                 },
-                "callbacks": [
+            },
+            "method": {
+                "segmenters": [
                     {
-                        "class_path": "lit_gradcam.evaluation.callback.SegmentationEvaluation",
-                        "init_args": {
-                            "segmenters": [
-                                {
-                                    "class_path": "lit_gradcam.segmenters.sam.SamSegmenter",
-                                    "init_args": {"checkpoint": str(checkpoint)},
-                                }
-                            ],
-                            "num_logged_images": args.images,
-                        },
+                        "class_path": "lit_gradcam.segmenters.sam.SamSegmenter",
+                        "init_args": {"checkpoint": str(checkpoint)},
                     }
-                ],
-            }
+                ]
+            },
+            "evaluation": {"num_logged_images": args.images},
         }
         override_path = Path(tmp) / "override.yaml"
         override_path.write_text(yaml.safe_dump(override))

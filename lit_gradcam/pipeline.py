@@ -327,14 +327,7 @@ class NoClickPipeline:
     `cam` is a CAM object of `lit_gradcam.cam` (e.g. ``GradCAM(classifier, ["layer2.1"])``).
     """
 
-    def __init__(
-        self,
-        classifier: nn.Module,
-        cam: BaseCAM,
-        strategy: PromptStrategy,
-        segmenter: Segmenter,
-    ) -> None:
-        self.classifier = classifier
+    def __init__(self, cam: BaseCAM, strategy: PromptStrategy, segmenter: Segmenter) -> None:
         self.cam = cam
         self.strategy = strategy
         self.segmenter = segmenter

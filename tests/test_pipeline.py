@@ -61,7 +61,7 @@ def test_pipeline_call_equals_its_parts_run_by_hand() -> None:
     images, _ = _square_images()
     cam = GradCAM(classifier, ["layer2.1"])
     strategy, segmenter = WeightedCentroid(), GrabCutSegmenter()
-    masks = NoClickPipeline(classifier, cam, strategy, segmenter)(images)
+    masks = NoClickPipeline(cam, strategy, segmenter)(images)
 
     heatmaps = cam.heatmaps(images)
     prompts = strategy.prompts(heatmaps)
@@ -72,9 +72,7 @@ def test_pipeline_call_equals_its_parts_run_by_hand() -> None:
 
 def test_segment_with_notebook_points_cuts_the_square() -> None:
     images, truth = _square_images()
-    pipeline = NoClickPipeline(
-        build_resnet("resnet18", 5, None), None, TopKForeground(), GrabCutSegmenter()
-    )
+    pipeline = NoClickPipeline(None, TopKForeground(), GrabCutSegmenter())
     masks = pipeline.segment(images, [[[27.0, 23.0]], [[27.0, 23.0]]], [[1], [1]])
     iou = (masks & truth).sum((1, 2)) / (masks | truth).sum((1, 2))
     assert (iou > 0.9).all()
