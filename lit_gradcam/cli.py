@@ -16,6 +16,7 @@ from lit_gradcam.data.dataset import DatasetError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.prediction import MaskWriter, OutputExistsError
+from lit_gradcam.pretrained import MIRROR_ONLY
 from lit_gradcam.segmenters.checkpoints import (
     CheckpointArchitectureError,
     CheckpointDownloadError,
@@ -58,8 +59,13 @@ class LitGradCamCLI(LightningCLI):
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
                 "checkpoint.save_last": True,
-                # bare `python main.py fit` / `test` = the offline quick start: its length in
-                # optimizer steps, validated every 200 of them, whatever the folder's size
+                # bare `python main.py fit` / `test` = the quick start's data, trained from
+                # scratch as configs/from_scratch.yaml does (no weights to build or fetch):
+                # mirror-only augmentation, counted in optimizer steps, validated every 200
+                "model.augmentation": {
+                    "class_path": "lit_gradcam.augmentation.TrainAugmentation",
+                    "init_args": {**MIRROR_ONLY, "hflip": 0.5},
+                },
                 "trainer.max_steps": 1200,
                 "trainer.max_epochs": -1,
                 "trainer.val_check_interval": 200,
