@@ -108,3 +108,14 @@ def test_the_sweep_layers_over_the_quick_start() -> None:
     assert len(names) == len(
         yaml.safe_load((CONFIGS / "sweep.yaml").read_text())["method"]["strategies"]
     )
+
+
+def test_quick_start_jitters_while_bare_and_from_scratch_fits_only_mirror() -> None:
+    """The bare CLI's mirror-only augmentation must not leak into the quick start's (both name
+    the same class, and jsonargparse keeps init_args a config leaves out)."""
+    quick = _cli("quickstart.yaml").model.augmentation
+    assert quick.translate > 0 and quick.blur > 0 and quick.rotate > 0
+    for configs in ((), ("quickstart.yaml", "from_scratch.yaml")):
+        mirror_only = _cli(*configs).model.augmentation
+        assert mirror_only.hflip == 0.5
+        assert mirror_only.translate == mirror_only.blur == mirror_only.rotate == 0
