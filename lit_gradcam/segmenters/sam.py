@@ -1,18 +1,19 @@
 """`SamSegmenter`: Segment Anything behind the `Segmenter` seam, equal to `SamPredictor`.
 
 `embed` runs the image encoder once per image, on the whole batch (in chunks), and keeps the
-embeddings; `predict` runs the prompt encoder and mask decoder per image on them, so any number
-of prompt sets cost no further encoder pass. Every step is segment_anything's own
-(`ResizeLongestSide`, `Sam.preprocess`, the encoders, the decoder, `Sam.postprocess_masks`),
-called in the order `SamPredictor.set_image` + `SamPredictor.predict` call them, so the masks are
-the predictor's, mask for mask. segment_anything is imported when the model is first needed,
-so a config naming this class parses without it.
+embeddings; `predict` runs the prompt encoder and mask decoder on them, so any number of prompt
+sets cost no further encoder pass. Every step is segment_anything's own (`ResizeLongestSide`,
+`Sam.preprocess`, the encoders, the decoder, `Sam.postprocess_masks`), as `SamPredictor.set_image`
++ `SamPredictor.predict` call them, so the masks are the predictor's. Decoding is batched across
+images: the images that have the same number of points form one group, and each group is one
+prompt-encoder call and one mask-decoder call vmapped over its images (`decode_masks`, which
+training uses too). segment_anything is imported when the model is first needed, so a config
+naming this class parses without it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,12 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lit_gradcam.segmenters.base import Prompts, Segmenter
-from lit_gradcam.segmenters.checkpoints import load_sam, resolve_checkpoint
+from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
+from lit_gradcam.segmenters.checkpoints import TRAIN_COMMANDS, load_sam, resolve_checkpoint
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
-    from segment_anything.utils.transforms import ResizeLongestSide
 
 _MULTIMASK = ("auto", "always", "never")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -47,14 +47,71 @@ class SamState:
     device: torch.device
 
 
+def resize_to_input(sam: Sam, images: Tensor) -> Tensor:
+    """uint8 RGB (B, 3, H, W) -> uint8 (B, 3, H', W') on the model's device, longest side equal
+    to the encoder's input size, resized as `SamPredictor.set_image` does."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    transform = ResizeLongestSide(sam.image_encoder.img_size)
+    # ResizeLongestSide.apply_image (PIL) is the predictor's resize; a tensor resize differs.
+    resized = np.stack(
+        [transform.apply_image(image) for image in images.permute(0, 2, 3, 1).cpu().numpy()]
+    )
+    return torch.as_tensor(resized, device=sam.device).permute(0, 3, 1, 2).contiguous()
+
+
+def decode_masks(
+    sam: Sam,
+    embeddings: Tensor,
+    points: tuple[Tensor, Tensor] | None,
+    boxes: Tensor | None,
+    multimask: bool,
+) -> tuple[Tensor, Tensor]:
+    """Low-resolution mask logits (B, C, h, w) and predicted IoU (B, C) for B images at once.
+
+    points: (B, N, 2) coordinates in the model's input frame and (B, N) int labels, the same N
+        for every image; None for none.
+    boxes: (B, 4) in the input frame, or None. C is 3 with `multimask`, else 1.
+
+    The prompt encoder takes the whole batch; the mask decoder, which pairs one image with all
+    its prompts, is vmapped so that each image meets only its own prompts, in one call.
+    """
+    sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=None)
+    batch = embeddings.shape[0]
+    if sparse.shape[0] != batch:  # no prompt at all: the encoder returns a batch of one
+        sparse, dense = sparse.expand(batch, -1, -1), dense.expand(batch, -1, -1, -1)
+    image_pe = sam.prompt_encoder.get_dense_pe()
+
+    def decode_one(embedding: Tensor, sparse_one: Tensor, dense_one: Tensor) -> tuple[Tensor, ...]:
+        low_res, iou = sam.mask_decoder(
+            image_embeddings=embedding[None],
+            image_pe=image_pe,
+            sparse_prompt_embeddings=sparse_one[None],
+            dense_prompt_embeddings=dense_one[None],
+            multimask_output=multimask,
+        )
+        return low_res[0], iou[0]
+
+    return torch.func.vmap(decode_one)(embeddings, sparse, dense)
+
+
+def best_of(low_res: Tensor, iou: Tensor) -> tuple[Tensor, Tensor]:
+    """Per image, the candidate (B, h, w) of highest predicted IoU and that IoU (B,)."""
+    best = iou.argmax(1)
+    rows = torch.arange(iou.shape[0], device=iou.device)
+    return low_res[rows, best], iou[rows, best]
+
+
 class SamSegmenter(Segmenter):
     """Segment Anything (official `segment_anything` package) as a promptable segmenter.
 
-    model_type: `sam_model_registry` key: "vit_b", "vit_l" or "vit_h".
-    checkpoint: path to the weights; None = the official file, from the cache or downloaded
-        (see `checkpoints.resolve_checkpoint`). Either way its sha256 is checked once (a file
-        named like an official one must be that file) and stamped beside it. Resolved when the
-        model is first needed, so a config naming this class parses offline.
+    model_type: "vit_b", "vit_l", "vit_h" (`sam_model_registry`) or "sam_tiny" (a small SAM
+        trained here with `python main.py fit --config configs/sam_tiny.yaml`).
+    checkpoint: path to the weights: a plain SAM state dict, or a Lightning checkpoint of
+        `SamTuner`. None = the official file, from the cache or downloaded (see
+        `checkpoints.resolve_checkpoint`). Either way its sha256 is checked once (a file named
+        like an official one must be that file) and stamped beside it. Resolved when the model
+        is first needed, so a config naming this class parses offline.
     encode_batch_size: images per image-encoder forward in `embed`.
     multimask: "auto" = three candidate masks, keeping the best predicted IoU, when the prompt is
         ambiguous (at most one point and no box), one mask otherwise (SAM's advice); "always"
@@ -100,15 +157,15 @@ class SamSegmenter(Segmenter):
     def model(self) -> Sam:
         """The SAM model, built and loaded from the checkpoint on first access."""
         if self._sam is None:
+            if self.checkpoint is None and self.model_type in TRAIN_COMMANDS:
+                raise ValueError(
+                    f"SAM model_type {self.model_type!r} has no official checkpoint: train one "
+                    f"with `{TRAIN_COMMANDS[self.model_type]}` and pass its file as checkpoint "
+                    f"(e.g. checkpoints/{self.model_type}/last.ckpt)"
+                )
             path = resolve_checkpoint(self.model_type, self.checkpoint)
             self._sam = load_sam(self.model_type, path)
         return self._sam
-
-    @property
-    def _transform(self) -> ResizeLongestSide:
-        from segment_anything.utils.transforms import ResizeLongestSide
-
-        return ResizeLongestSide(self.model.image_encoder.img_size)
 
     def to(self, device: torch.device | str) -> SamSegmenter:
         self.model.to(device)
@@ -122,12 +179,7 @@ class SamSegmenter(Segmenter):
                 f"images must be uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}"
             )
         sam = self.model
-        transform = self._transform
-        # ResizeLongestSide.apply_image (PIL) is the predictor's resize; a tensor resize differs.
-        resized = np.stack(
-            [transform.apply_image(image) for image in images.permute(0, 2, 3, 1).cpu().numpy()]
-        )
-        inputs = torch.as_tensor(resized, device=sam.device).permute(0, 3, 1, 2).contiguous()
+        inputs = resize_to_input(sam, images)
         chunks = [self._encode(sam, chunk) for chunk in inputs.split(self.encode_batch_size, dim=0)]
         return SamState(
             embeddings=torch.cat(chunks),
@@ -154,50 +206,63 @@ class SamSegmenter(Segmenter):
     def predict_logits(self, state: SamState, prompts: Prompts) -> tuple[Tensor, Tensor]:
         """Mask logits (B, H, W) float at the original size and predicted IoU (B,).
 
-        Padding points are dropped, as `SamPredictor.predict` is given only real points.
+        Padding points are dropped, as `SamPredictor.predict` is given only real points: images
+        with as many real points are decoded together, one decoder call per point count.
         """
         height, width = state.original_size
-        if prompts.batch_size != state.embeddings.shape[0]:
-            raise ValueError(
-                f"{prompts.batch_size} prompt sets for {state.embeddings.shape[0]} embedded images"
-            )
+        batch = state.embeddings.shape[0]
+        if prompts.batch_size != batch:
+            raise ValueError(f"{prompts.batch_size} prompt sets for {batch} embedded images")
         prompts.validate(height, width)
-        logits, scores = zip(*self._decode_each(state, prompts), strict=True)
-        return torch.cat(logits).to(state.device), torch.cat(scores).to(state.device)
-
-    def _decode_each(self, state: SamState, prompts: Prompts) -> Iterator[tuple[Tensor, Tensor]]:
-        """(1, H, W) logits and (1,) IoU per image, as `SamPredictor.predict` computes them."""
-        sam = self.model
-        transform = self._transform
-        image_pe = sam.prompt_encoder.get_dense_pe()
         prompts = prompts.to("cpu")  # the transform maps coordinates in numpy, as the predictor
-        for index in range(prompts.batch_size):
-            single = prompts.select(index)
-            n_points = single.points.shape[1]
-            points = None
-            if n_points:
-                coords = transform.apply_coords(single.points[0].numpy(), state.original_size)
-                points = (
-                    torch.as_tensor(coords, dtype=torch.float, device=sam.device)[None],
-                    single.labels.to(device=sam.device, dtype=torch.int),
-                )
-            boxes = None
-            if single.boxes is not None:
-                box = transform.apply_boxes(single.boxes.numpy(), state.original_size)
-                boxes = torch.as_tensor(box, dtype=torch.float, device=sam.device)
-            multimask = self.multimask == "always" or (
-                self.multimask == "auto" and n_points <= 1 and boxes is None
+        sam = self.model
+        logits = torch.empty(batch, height, width, device=sam.device)
+        scores = torch.empty(batch, device=sam.device)
+        real = prompts.labels != PAD_LABEL
+        counts = real.sum(1)
+        for n_points in counts.unique().tolist():
+            group = (counts == n_points).nonzero()[:, 0]
+            keep = real[group]
+            group_logits, group_scores = self._decode_group(
+                state,
+                state.embeddings[group.to(state.embeddings.device)],
+                prompts.points[group][keep].view(len(group), n_points, 2),
+                prompts.labels[group][keep].view(len(group), n_points),
+                None if prompts.boxes is None else prompts.boxes[group],
             )
-            sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=None)
-            low_res, iou = sam.mask_decoder(
-                image_embeddings=state.embeddings[index : index + 1],
-                image_pe=image_pe,
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
+            logits[group.to(sam.device)] = group_logits
+            scores[group.to(sam.device)] = group_scores
+        return logits.to(state.device), scores.to(state.device)
+
+    def _decode_group(
+        self,
+        state: SamState,
+        embeddings: Tensor,
+        points: Tensor,
+        labels: Tensor,
+        boxes: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """(G, H, W) logits and (G,) IoU of the G images whose `embeddings` are given, each with
+        the same number of points (prompts on the CPU, in original-image pixels)."""
+        from segment_anything.utils.transforms import ResizeLongestSide
+
+        sam = self.model
+        transform = ResizeLongestSide(sam.image_encoder.img_size)
+        n_points = points.shape[1]
+        coords = None
+        if n_points:
+            xy = transform.apply_coords(points.numpy(), state.original_size)
+            coords = (
+                torch.as_tensor(xy, dtype=torch.float, device=sam.device),
+                labels.to(device=sam.device, dtype=torch.int),
             )
-            best = iou[0].argmax()
-            masks = sam.postprocess_masks(
-                low_res[:, best][:, None], state.input_size, state.original_size
-            )
-            yield masks[:, 0], iou[:, best]
+        if boxes is not None:
+            box = transform.apply_boxes(boxes.numpy(), state.original_size)
+            boxes = torch.as_tensor(box, dtype=torch.float, device=sam.device)
+        multimask = self.multimask == "always" or (
+            self.multimask == "auto" and n_points <= 1 and boxes is None
+        )
+        low_res, iou = decode_masks(sam, embeddings, coords, boxes, multimask)
+        low_res, iou = best_of(low_res, iou)
+        masks = sam.postprocess_masks(low_res[:, None], state.input_size, state.original_size)
+        return masks[:, 0], iou

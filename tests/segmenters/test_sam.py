@@ -1,4 +1,5 @@
-"""SamSegmenter equals SamPredictor mask for mask, embeds once, and loads lazily."""
+"""SamSegmenter equals SamPredictor mask for mask (decoding batched across images), embeds once,
+and loads lazily; sam_tiny is built from the registry."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 
 from lit_gradcam.segmenters.base import Prompts
-from lit_gradcam.segmenters.checkpoints import CheckpointArchitectureError
-from lit_gradcam.segmenters.sam import SamSegmenter
+from lit_gradcam.segmenters.checkpoints import CheckpointArchitectureError, build_sam_tiny
+from lit_gradcam.segmenters.sam import SamSegmenter, decode_masks
 
 
 def _images(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -219,3 +220,87 @@ def test_vit_b_from_checkpoint_matches_predictor(tmp_path: Path) -> None:
     prompts = Prompts(_tensor([[[20, 15]]]), torch.ones(1, 1, dtype=torch.long))
     fractions = _assert_matches_predictor(segmenter, _images(1, 48, 64), prompts, [True], sam)
     assert 0 < fractions[0] < 1, "only a trivial mask compared"
+
+
+def test_batched_decoding_groups_images_by_point_count(tiny_sam: Sam) -> None:
+    """Images with 1, 3, 0, 1 and 3 points and a box each: one decoder call per point count,
+    and still the predictor's masks."""
+    points = [
+        _tensor([[12, 8]]),
+        _tensor([[1, 1], [30, 30], [60, 2]]),
+        torch.zeros(0, 2),
+        _tensor([[50, 40]]),
+        _tensor([[5, 5], [40, 20], [22, 33]]),
+    ]
+    labels = [torch.tensor(v) for v in ([1], [0, 1, 0], [], [0], [1, 1, 0])]
+    boxes = _tensor(
+        [[2, 3, 40, 44], [10, 10, 50, 40], [0, 0, 63, 47], [30, 5, 60, 30], [1, 2, 3, 4]]
+    )
+    prompts = Prompts.from_lists(points, labels, boxes)
+    images = _images(5, 48, 64, seed=5)
+    segmenter = SamSegmenter.from_model(tiny_sam)
+    state = segmenter.embed(images)
+    calls: list[int] = []
+    handle = tiny_sam.mask_decoder.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        segmenter.predict(state, prompts)
+    finally:
+        handle.remove()
+    assert len(calls) == 3
+    _assert_matches_predictor(segmenter, images, prompts, [False] * 5)
+
+
+def test_decode_masks_equals_one_decoder_call_per_image(tiny_sam: Sam) -> None:
+    torch.manual_seed(0)
+    embeddings = torch.randn(4, tiny_sam.prompt_encoder.embed_dim, 64, 64)
+    coords = torch.rand(4, 2, 2) * 1000
+    labels = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 0]], dtype=torch.int)
+    boxes = torch.tensor([[10.0, 20, 500, 600]] * 4)
+    with torch.no_grad():
+        low_res, iou = decode_masks(tiny_sam, embeddings, (coords, labels), boxes, True)
+        for index in range(4):
+            sparse, dense = tiny_sam.prompt_encoder(
+                points=(coords[index : index + 1], labels[index : index + 1]),
+                boxes=boxes[index : index + 1],
+                masks=None,
+            )
+            one_low_res, one_iou = tiny_sam.mask_decoder(
+                image_embeddings=embeddings[index : index + 1],
+                image_pe=tiny_sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=True,
+            )
+            torch.testing.assert_close(low_res[index], one_low_res[0], rtol=0, atol=1e-5)
+            torch.testing.assert_close(iou[index], one_iou[0], rtol=0, atol=1e-6)
+    assert low_res.shape == (4, 3, 256, 256) and iou.shape == (4, 3)
+
+
+def test_sam_tiny_from_a_state_dict_matches_predictor(tmp_path: Path) -> None:
+    """The registry's small SAM (64-pixel input): landscape images pass unresized."""
+    torch.manual_seed(0)
+    sam = build_sam_tiny()
+    path = tmp_path / "sam_tiny.pth"
+    torch.save(sam.state_dict(), path)
+    segmenter = SamSegmenter("sam_tiny", checkpoint=str(path))
+    assert segmenter.model.image_encoder.img_size == 64
+    prompts, multimask = CASES["padded points and a box"]
+    _assert_matches_predictor(segmenter, _images(3, 48, 64, seed=6), prompts, multimask, sam)
+    one_point = Prompts(_tensor([[[3, 50]], [[20, 10]]]), torch.ones(2, 1, dtype=torch.long))
+    _assert_matches_predictor(segmenter, _images(2, 70, 30, seed=7), one_point, [True, True], sam)
+
+
+def test_sam_tiny_without_checkpoint_says_how_to_train_one() -> None:
+    with pytest.raises(ValueError, match=r"no official checkpoint.*configs/sam_tiny.yaml"):
+        SamSegmenter("sam_tiny").to("cpu")
+
+
+def test_lightning_checkpoint_of_another_architecture_is_named(tmp_path: Path) -> None:
+    """A SamTuner checkpoint is unwrapped before loading, so a mismatch names its architecture."""
+    torch.manual_seed(0)
+    weights = {f"sam.{key}": value for key, value in build_sam_tiny().state_dict().items()}
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": weights, "hyper_parameters": {"model_type": "sam_tiny"}}, path)
+    assert SamSegmenter("sam_tiny", checkpoint=str(path)).model.image_encoder.img_size == 64
+    with pytest.raises(CheckpointArchitectureError, match=r"'vit_b' \(it looks like a 'sam_tiny'"):
+        SamSegmenter("vit_b", checkpoint=str(path)).to("cpu")
