@@ -1,0 +1,262 @@
+"""`SamTuner`: a LightningModule that trains a `segment_anything` `Sam` on (image, mask) batches.
+
+Images arrive as the shapes data module serves them (ImageNet-normalised); they are turned back
+into uint8 pixels and go through SAM's own preprocessing (`ResizeLongestSide`, `Sam.preprocess`)
+exactly as `SamSegmenter` sees them at test time. Each batch is split among prompt modes sampled
+from the ground-truth masks (`prompts`); every mode group is decoded in one batched decoder call
+(`segmenters.sam.decode_masks`, the segmenter's own), then once more with a correction click from
+the error region. Validation scores the model through `SamSegmenter`, from the ground-truth
+centroid point and from the ground-truth box. When the image encoder is frozen its embeddings
+are computed once per image and reused (`cache`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
+from torch import Tensor
+from torchmetrics import MeanMetric
+
+from lit_gradcam.imaging import denormalize_to_uint8
+from lit_gradcam.prompts.base import foreground_points
+from lit_gradcam.prompts.geometry import mask_boxes, snap_to_mask, weighted_centroid
+from lit_gradcam.sam_training.cache import EmbeddingCache
+from lit_gradcam.sam_training.losses import LossTerms, mask_iou, sam_loss
+from lit_gradcam.sam_training.prompts import (
+    MODES,
+    correction_clicks,
+    sample_prompts,
+    split_modes,
+)
+from lit_gradcam.segmenters.base import Prompts
+from lit_gradcam.segmenters.checkpoints import (
+    SAM_CHECKPOINTS,
+    load_sam,
+    resolve_checkpoint,
+    sam_registry,
+)
+from lit_gradcam.segmenters.sam import SamSegmenter, SamState, decode_masks, resize_to_input
+
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
+
+#: The parts of a `Sam` that can be trained, by attribute name.
+PARTS = ("image_encoder", "prompt_encoder", "mask_decoder")
+#: Default share of each prompt mode in a training batch.
+DEFAULT_MIX = {
+    "point": 0.4,
+    "points": 0.1,
+    "points_background": 0.2,
+    "box": 0.15,
+    "box_point": 0.15,
+}
+#: Validation prompts: the ground-truth centroid point and the ground-truth box.
+EVAL_PROMPTS = ("point", "box")
+
+
+def build_sam(model_type: str, checkpoint: str | None) -> Sam:
+    """`model_type` with the weights at `checkpoint`; None = the official weights where they
+    exist, else a randomly initialised model (trained from scratch)."""
+    if checkpoint is None and model_type not in SAM_CHECKPOINTS:
+        return sam_registry()[model_type]()
+    return load_sam(model_type, resolve_checkpoint(model_type, checkpoint))
+
+
+class SamTuner(L.LightningModule):
+    """Trains (all of, or parts of) a SAM on ground-truth masks with sampled prompts.
+
+    model_type: "sam_tiny", "vit_b", "vit_l" or "vit_h".
+    checkpoint: initial weights (plain SAM state dict or a SamTuner checkpoint); None = the
+        official file where there is one (downloaded, sha256-checked), else random weights.
+    trainable: which of image_encoder, prompt_encoder, mask_decoder learn; the others are
+        frozen. A frozen image encoder's embeddings are cached (see `cache_embeddings`).
+    lr, weight_decay: AdamW; warmup_steps: linear warm-up, then a cosine decay to zero over
+        the trainer's step budget.
+    prompt_mix: share of each prompt mode in a batch (keys from `prompts.MODES`).
+    max_points: most points of one kind in the multi-point modes.
+    box_jitter, box_max_jitter: box noise std as a fraction of the box side, capped in pixels.
+    correction: also train a second pass with one correction click from the first pass's error.
+    focal_weight, dice_weight, iou_weight: loss weights (SAM 2's are 20 : 1 : 1).
+    cache_embeddings: reuse a frozen encoder's embeddings across epochs (kept on the CPU).
+    """
+
+    def __init__(
+        self,
+        model_type: str = "sam_tiny",
+        checkpoint: str | None = None,
+        trainable: list[str] | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 50,
+        prompt_mix: dict[str, float] | None = None,
+        max_points: int = 3,
+        box_jitter: float = 0.1,
+        box_max_jitter: float = 20.0,
+        correction: bool = True,
+        focal_weight: float = 20.0,
+        dice_weight: float = 1.0,
+        iou_weight: float = 1.0,
+        cache_embeddings: bool = True,
+    ) -> None:
+        super().__init__()
+        trainable = list(PARTS) if trainable is None else list(trainable)
+        prompt_mix = dict(DEFAULT_MIX) if prompt_mix is None else dict(prompt_mix)
+        if unknown := sorted(set(trainable) - set(PARTS)):
+            raise ValueError(f"trainable parts must be among {PARTS}, got {unknown}")
+        if not trainable:
+            raise ValueError(f"nothing to train: name at least one of {PARTS} in trainable")
+        if unknown := sorted(set(prompt_mix) - set(MODES)):
+            raise ValueError(f"prompt_mix modes must be among {MODES}, got {unknown}")
+        if sum(prompt_mix.values()) <= 0 or min(prompt_mix.values()) < 0:
+            raise ValueError(f"prompt_mix shares must be >= 0 and not all 0, got {prompt_mix}")
+        if max_points < 1:
+            raise ValueError(f"max_points must be >= 1, got {max_points}")
+        self.save_hyperparameters()
+        self.hparams.update(trainable=trainable, prompt_mix=prompt_mix)
+        self.sam = build_sam(model_type, checkpoint).train()
+        for part in PARTS:
+            getattr(self.sam, part).requires_grad_(part in trainable)
+        self.encoder_frozen = "image_encoder" not in trainable
+        self.cache = EmbeddingCache() if self.encoder_frozen and cache_embeddings else None
+        self.val_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_PROMPTS})
+        self.test_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_PROMPTS})
+
+    def export(self, path: str | os.PathLike[str]) -> None:
+        """Save the SAM's weights as a plain state dict, the official checkpoints' format."""
+        torch.save(self.sam.state_dict(), path)
+
+    # ----- embedding -----------------------------------------------------------------------
+
+    def embed(self, pixels: Tensor) -> SamState:
+        """SAM's state for uint8 images (B, 3, H, W): with gradients when the encoder trains,
+        from the cache (or without gradients) when it is frozen."""
+        from segment_anything.utils.transforms import ResizeLongestSide
+
+        if not self.encoder_frozen:
+            embeddings = self._encode(pixels)
+        elif self.cache is not None:
+            embeddings = self.cache.get(pixels, self._encode_frozen, self.device)
+        else:
+            embeddings = self._encode_frozen(pixels)
+        height, width = pixels.shape[-2:]
+        img_size = self.sam.image_encoder.img_size
+        return SamState(
+            embeddings=embeddings,
+            input_size=ResizeLongestSide.get_preprocess_shape(height, width, img_size),
+            original_size=(height, width),
+            device=pixels.device,
+        )
+
+    def _encode(self, pixels: Tensor) -> Tensor:
+        """SAM's own preprocessing (resize, normalise, pad) and the image encoder."""
+        return self.sam.image_encoder(self.sam.preprocess(resize_to_input(self.sam, pixels)))
+
+    @torch.no_grad()
+    def _encode_frozen(self, pixels: Tensor) -> Tensor:
+        return self._encode(pixels)
+
+    # ----- training ------------------------------------------------------------------------
+
+    def decode(
+        self, state: SamState, index: Tensor, prompts: Prompts, multimask: bool
+    ) -> tuple[Tensor, Tensor]:
+        """Mask logits (G, C, H, W) at the original size and predicted IoU (G, C) for the
+        images `index` of `state`, prompts in original-image pixels."""
+        from segment_anything.utils.transforms import ResizeLongestSide
+
+        transform = ResizeLongestSide(self.sam.image_encoder.img_size)
+        points = None
+        if prompts.points.shape[1]:
+            coords = transform.apply_coords_torch(prompts.points, state.original_size)
+            points = (coords, prompts.labels.int())
+        boxes = None
+        if prompts.boxes is not None:
+            boxes = transform.apply_boxes_torch(prompts.boxes, state.original_size)
+        low_res, iou = decode_masks(self.sam, state.embeddings[index], points, boxes, multimask)
+        logits = self.sam.postprocess_masks(low_res, state.input_size, state.original_size)
+        return logits, iou
+
+    def _loss(self, logits: Tensor, iou: Tensor, masks: Tensor) -> LossTerms:
+        hp = self.hparams
+        return sam_loss(logits, iou, masks, hp.focal_weight, hp.dice_weight, hp.iou_weight)
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, _, masks = batch
+        masks = masks.bool()
+        hp = self.hparams
+        state = self.embed(denormalize_to_uint8(images))
+        passes: list[LossTerms] = []
+        for mode, index in split_modes(len(masks), hp.prompt_mix, masks.device).items():
+            group = masks[index]
+            prompts = sample_prompts(group, mode, hp.max_points, hp.box_jitter, hp.box_max_jitter)
+            first = self._loss(*self.decode(state, index, prompts, mode == "point"), group)
+            passes.append(first)
+            if hp.correction:
+                prompts = correction_clicks(prompts, first.logits.detach() > 0, group)
+                passes.append(self._loss(*self.decode(state, index, prompts, False), group))
+        terms = {
+            name: torch.cat([getattr(p, name) for p in passes]).mean()
+            for name in ("total", "focal", "dice", "iou_mse", "iou")
+        }
+        self.log_dict(
+            {f"train/{name}": value for name, value in terms.items() if name != "total"},
+            batch_size=len(masks),
+        )
+        self.log("train/loss", terms["total"], prog_bar=True, batch_size=len(masks))
+        return terms["total"]
+
+    # ----- evaluation ----------------------------------------------------------------------
+
+    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
+        self._score(batch, "val", self.val_iou)
+
+    def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
+        self._score(batch, "test", self.test_iou)
+
+    def _score(
+        self, batch: tuple[Tensor, Tensor, Tensor], stage: str, metrics: torch.nn.ModuleDict
+    ) -> None:
+        """IoU of `SamSegmenter`'s masks from the ground-truth centroid point and box."""
+        images, _, masks = batch
+        masks = masks.bool()
+        state = self.embed(denormalize_to_uint8(images))
+        segmenter = SamSegmenter.from_model(self.sam)
+        prompts = {
+            "point": foreground_points(snap_to_mask(weighted_centroid(masks.float()), masks)),
+            "box": Prompts(
+                masks.new_zeros(len(masks), 0, 2, dtype=torch.float),
+                masks.new_zeros(len(masks), 0, dtype=torch.long),
+                mask_boxes(masks),
+            ),
+        }
+        for name, prompt in prompts.items():
+            predicted, _ = segmenter.predict(state, prompt)
+            metrics[name].update(mask_iou(predicted, masks))
+            self.log(f"{stage}/iou_{name}", metrics[name], prog_bar=True, batch_size=len(masks))
+
+    # ----- optimisation --------------------------------------------------------------------
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        """AdamW on the trainable parts; linear warm-up, then cosine decay to 0 at the last step."""
+        hp = self.hparams
+        params = [p for p in self.sam.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = min(hp.warmup_steps, total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+            return 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,42 @@
+"""SAM's loss: the best candidate is the one trained, the IoU head learns the actual IoU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lit_gradcam.sam_training.losses import dice_loss, mask_iou, sam_loss
+
+
+def test_mask_iou() -> None:
+    a = torch.zeros(3, 4, 4, dtype=torch.bool)
+    b = torch.zeros(3, 4, 4, dtype=torch.bool)
+    a[0, :2] = True
+    b[0, :1] = True  # half
+    a[1, 0, 0] = True  # disjoint from an empty mask
+    assert mask_iou(a, b).tolist() == [0.5, 0.0, 1.0]  # two empty masks agree
+
+
+def test_dice_loss_is_zero_for_a_confident_match_and_one_for_the_opposite() -> None:
+    target = torch.zeros(1, 8, 8)
+    target[0, 2:6, 2:6] = 1
+    assert dice_loss(100 * (2 * target - 1), target).item() == pytest.approx(0, abs=1e-3)
+    assert dice_loss(-100 * (2 * target - 1), target).item() == pytest.approx(1, abs=0.1)
+
+
+def test_sam_loss_trains_the_best_candidate_and_supervises_every_iou() -> None:
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[:, 2:6, 2:6] = True
+    right = 20.0 * (2 * masks.float() - 1)
+    wrong = -right
+    logits = torch.stack([torch.stack([wrong[0], right[0], wrong[0]]), torch.stack([wrong[1]] * 3)])
+    logits.requires_grad_(True)
+    iou_pred = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.5]], requires_grad=True)
+    terms = sam_loss(logits, iou_pred, masks, 20.0, 1.0, 1.0)
+    assert torch.equal(terms.logits[0], logits[0, 1])  # the right candidate was chosen
+    assert terms.iou.tolist() == [1.0, 0.0]
+    assert terms.iou_mse.tolist() == pytest.approx([0.0, 0.25])
+    assert terms.total[0].item() == pytest.approx(0, abs=1e-3)
+    terms.total.sum().backward()
+    assert logits.grad[0, [0, 2]].abs().sum() == 0  # the losing candidates get no mask loss
+    assert iou_pred.grad[1].abs().min() > 0  # every IoU output is supervised

@@ -1,0 +1,164 @@
+"""SamTuner trains a SAM through Lightning: sam_tiny from scratch, or the decoder of a frozen,
+embedded-once encoder; its checkpoints load in SamSegmenter and export to the official format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from segment_anything import SamPredictor
+
+from lit_gradcam.data.datamodule import ShapesDataModule
+from lit_gradcam.data.dataset import ShapesFolder
+from lit_gradcam.imaging import denormalize_to_uint8
+from lit_gradcam.sam_training import SamTuner
+from lit_gradcam.sam_training.export import export_sam
+from lit_gradcam.segmenters.base import Prompts
+from lit_gradcam.segmenters.checkpoints import build_sam_tiny
+from lit_gradcam.segmenters.sam import SamSegmenter
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[name], value) for name, value in module.state_dict().items())
+
+
+def _tiny_file(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "sam_tiny_init.pth"
+    torch.save(build_sam_tiny().state_dict(), path)
+    return path
+
+
+def _val_pixels(root: Path, count: int = 4) -> torch.Tensor:
+    split = ShapesFolder(root, "val")
+    return denormalize_to_uint8(torch.stack([split[index][0] for index in range(count)]))
+
+
+def test_fit_logs_val_iou_and_its_checkpoint_loads_in_sam_segmenter(
+    tmp_path: Path,
+    shapes_root: Path,
+    make_data: Callable[..., ShapesDataModule],
+    make_trainer: Callable[..., L.Trainer],
+) -> None:
+    L.seed_everything(0)
+    tuner = SamTuner()
+    before = _state(tuner.sam)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    trainer = make_trainer(
+        max_steps=3, limit_val_batches=1, enable_checkpointing=True, callbacks=[checkpoint]
+    )
+    trainer.fit(tuner, make_data())
+    assert {"val/iou_point", "val/iou_box", "train/loss"} <= set(trainer.callback_metrics)
+    for part in ("image_encoder", "prompt_encoder", "mask_decoder"):
+        assert _changed({k.split(".", 1)[1]: v for k, v in before.items() if k.startswith(part)},
+                        getattr(tuner.sam, part)), part  # fmt: skip
+
+    loaded = SamSegmenter("sam_tiny", checkpoint=str(tmp_path / "ckpt" / "last.ckpt"))
+    trained = SamSegmenter.from_model(tuner.sam)
+    pixels = _val_pixels(shapes_root)
+    prompts = Prompts(torch.tensor([[[30.0, 20.0]]] * 4), torch.ones(4, 1, dtype=torch.long))
+    expected, _ = trained.predict_logits(trained.embed(pixels), prompts)
+    actual, _ = loaded.predict_logits(loaded.embed(pixels), prompts)
+    assert torch.equal(actual, expected)
+
+
+def test_training_lowers_the_loss_on_a_repeated_batch(
+    make_data: Callable[..., ShapesDataModule], make_trainer: Callable[..., L.Trainer]
+) -> None:
+    losses: list[float] = []
+
+    class Record(Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            losses.append(float(outputs["loss"]))
+
+    L.seed_everything(0)
+    tuner = SamTuner(lr=3e-3, warmup_steps=1, prompt_mix={"point": 1.0}, correction=False)
+    trainer = make_trainer(max_steps=20, overfit_batches=1, callbacks=[Record()])
+    trainer.fit(tuner, make_data(batch_size=4))
+    assert len(losses) == 20
+    assert sum(losses[-5:]) < 0.7 * sum(losses[:5])
+
+
+def test_frozen_encoder_is_embedded_once_per_image_and_stays_as_it_was(
+    tmp_path: Path,
+    make_data: Callable[..., ShapesDataModule],
+    make_trainer: Callable[..., L.Trainer],
+) -> None:
+    tuner = SamTuner(checkpoint=str(_tiny_file(tmp_path)), trainable=["mask_decoder"])
+    encoder, prompt_encoder = _state(tuner.sam.image_encoder), _state(tuner.sam.prompt_encoder)
+    decoder = _state(tuner.sam.mask_decoder)
+    encoded: list[int] = []
+    tuner.sam.image_encoder.register_forward_hook(
+        lambda module, args, output: encoded.append(args[0].shape[0])
+    )
+    L.seed_everything(0)
+    make_trainer(max_epochs=3).fit(tuner, make_data(batch_size=8))  # 16 images, 6 steps
+    assert sum(encoded) == 16 and len(tuner.cache) == 16
+    assert not _changed(encoder, tuner.sam.image_encoder)
+    assert not _changed(prompt_encoder, tuner.sam.prompt_encoder)
+    assert _changed(decoder, tuner.sam.mask_decoder)
+
+
+def test_export_writes_the_official_format(
+    tmp_path: Path,
+    shapes_root: Path,
+    make_data: Callable[..., ShapesDataModule],
+    make_trainer: Callable[..., L.Trainer],
+) -> None:
+    L.seed_everything(0)
+    tuner = SamTuner(checkpoint=str(_tiny_file(tmp_path)), trainable=["mask_decoder"])
+    trainer = make_trainer(max_steps=1)
+    trainer.fit(tuner, make_data())
+    trainer.save_checkpoint(tmp_path / "tuned.ckpt")
+
+    model_type, exported = export_sam(tmp_path / "tuned.ckpt", tmp_path / "out" / "sam.pth")
+    tuner.export(tmp_path / "direct.pth")
+    assert model_type == "sam_tiny"
+    plain = torch.load(exported, weights_only=True)
+    direct = torch.load(tmp_path / "direct.pth", weights_only=True)
+    assert plain.keys() == direct.keys() == tuner.sam.state_dict().keys()
+    assert all(torch.equal(plain[key], direct[key]) for key in plain)
+
+    rebuilt = build_sam_tiny(checkpoint=exported)  # the official builders' signature
+    image = _val_pixels(shapes_root, 1)
+    predictor = SamPredictor(rebuilt)
+    predictor.set_image(image[0].permute(1, 2, 0).numpy())
+    masks, _, _ = predictor.predict(
+        point_coords=torch.tensor([[30.0, 20.0]]).numpy(),
+        point_labels=torch.tensor([1]).numpy(),
+        multimask_output=False,
+    )
+    segmenter = SamSegmenter("sam_tiny", checkpoint=str(exported), multimask="never")
+    ours, _ = segmenter.predict(
+        segmenter.embed(image), Prompts(torch.tensor([[[30.0, 20.0]]]), torch.ones(1, 1).long())
+    )
+    assert torch.equal(ours[0], torch.from_numpy(masks[0]))
+
+
+def test_export_refuses_a_checkpoint_without_model_type(tmp_path: Path) -> None:
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match="not a SamTuner checkpoint"):
+        export_sam(tmp_path / "other.ckpt", tmp_path / "out.pth")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"trainable": ["decoder"]}, "trainable parts"),
+        ({"trainable": []}, "nothing to train"),
+        ({"prompt_mix": {"scribble": 1.0}}, "prompt_mix modes"),
+        ({"prompt_mix": {"point": 0.0}}, "prompt_mix shares"),
+        ({"max_points": 0}, "max_points"),
+    ],
+)
+def test_invalid_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SamTuner(**kwargs)
