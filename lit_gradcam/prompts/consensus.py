@@ -82,8 +82,12 @@ class CamConsensus(PromptStrategy):
         region = relative_region(heatmaps, self.threshold)
         centroid = snap_to_mask(weighted_centroid(heatmaps * region), region)
         peaks, peaks_valid = nms_peaks(heatmaps, self.num_peaks, self.peak_distance)
-        labels = connected_components(region, self.connectivity)
-        components, components_valid = ranked_components(labels, heatmaps, self.num_components)
+        if self.num_components:  # labelling costs a pass over every map: only when asked
+            labels = connected_components(region, self.connectivity)
+            components, components_valid = ranked_components(labels, heatmaps, self.num_components)
+        else:
+            components_valid = peaks_valid.new_zeros(len(heatmaps), 0)
+            components = region.new_zeros(len(heatmaps), 0, *region.shape[1:])
         centres = [snap_to_mask(weighted_centroid(heatmaps * c), c) for c in components.unbind(1)]
         points = torch.cat([centroid[:, None], peaks, *(c[:, None] for c in centres)], 1)
         first = torch.ones(len(heatmaps), 1, dtype=torch.bool, device=heatmaps.device)
