@@ -1,0 +1,38 @@
+"""The README's result tables are rendered from the committed `results/` files, never typed."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("render_results", ROOT / "scripts/render_results.py")
+render_results = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(render_results)
+
+
+def test_readme_matches_the_results_files() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert render_results.render(readme) == readme, "run `python scripts/render_results.py`"
+
+
+def test_a_changed_number_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edit one committed number in a copy of results/: the README no longer matches."""
+    copy = tmp_path / "results"
+    for source in (ROOT / "results").rglob("*.json"):
+        target = copy / source.relative_to(ROOT / "results")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    cell = copy / "recipes" / f"{render_results.RECIPE_CELLS[0][0]}.json"
+    record = json.loads(cell.read_text())
+    record["test_acc"] = record["test_acc"] / 2
+    cell.write_text(json.dumps(record))
+    monkeypatch.setattr(render_results, "RESULTS", copy)
+    readme = (ROOT / "README.md").read_text()
+    assert render_results.render(readme) != readme
+
+
+def test_a_missing_block_is_reported() -> None:
+    with pytest.raises(ValueError, match="recipe-table"):
+        render_results.render("# a README without generated blocks\n")
