@@ -102,6 +102,7 @@ class ShapeClassifier(L.LightningModule):
         self.augmentation = augmentation
         weight_enum(arch, weights)  # a bad name fails now, not when fit starts
         self.model = build_resnet(arch, num_classes, None, stem_maxpool)
+        self._pretrained_loaded = False
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
@@ -109,10 +110,11 @@ class ShapeClassifier(L.LightningModule):
         """Load the pretrained `weights` when fitting starts, before Lightning restores any
         checkpoint being resumed. Other stages load a trained checkpoint anyway, so they never
         download or build weights they would overwrite."""
-        if stage == "fit" and self.hparams.weights is not None:
+        if stage == "fit" and self.hparams.weights is not None and not self._pretrained_loaded:
             hp = self.hparams
             pretrained = build_resnet(hp.arch, hp.num_classes, hp.weights, hp.stem_maxpool)
             self.model.load_state_dict(pretrained.state_dict())
+            self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
 
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)

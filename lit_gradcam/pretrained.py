@@ -2,7 +2,7 @@
 
 `model.weights: shapes` fine-tunes from a ResNet that has already learned the five shapes on
 a large generated dataset. No file can be downloaded offline, so the weights are built on
-first use: the generator writes its dataset into a temporary folder and the quick start's
+first use: the generator writes its dataset into a temporary folder and `ShapesPretraining`'s
 recipe trains on it, with Lightning's progress bar. The result is cached the way torchvision
 caches its weights, in torch hub's ``checkpoints/`` folder (``$TORCH_HOME``), under a name that
 holds a hash of the recipe, so a changed recipe never loads stale weights. A file lock lets

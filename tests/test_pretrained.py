@@ -41,6 +41,10 @@ def test_built_once_then_loaded_from_the_cache(hub: Path, monkeypatch) -> None:
     assert not torch.allclose(classifier.model.state_dict()[key], saved[key])
     classifier.setup("fit")  # fitting starts from the cached weights
     torch.testing.assert_close(classifier.model.state_dict()[key], saved[key])
+    with torch.no_grad():
+        classifier.model.layer1[0].conv1.weight.add_(1.0)  # as if the first fit trained it
+    classifier.setup("fit")  # a second fit goes on from there
+    assert not torch.allclose(classifier.model.state_dict()[key], saved[key])
 
 
 def test_weights_differ_from_a_fresh_init(hub: Path) -> None:
