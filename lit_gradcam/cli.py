@@ -6,6 +6,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
@@ -20,6 +21,7 @@ from lit_gradcam.pretrained import MIRROR_ONLY
 from lit_gradcam.segmenters.checkpoints import (
     CheckpointArchitectureError,
     CheckpointDownloadError,
+    NoOfficialCheckpointError,
 )
 from lit_gradcam.segmenters.integrity import CheckpointIntegrityError
 
@@ -32,18 +34,26 @@ USER_ERRORS = (
     CheckpointIntegrityError,
     CheckpointDownloadError,
     CheckpointArchitectureError,
+    NoOfficialCheckpointError,
     OutputExistsError,
     FileNotFoundError,
 )
 
 
+#: The model a config gets when it names none: the Grad-CAM classifier.
+CLASSIFIER = f"{ShapeClassifier.__module__}.{ShapeClassifier.__qualname__}"
+
+
 class LitGradCamCLI(LightningCLI):
-    """LightningCLI with the project's wiring: class count linked, fixed checkpoint folder, one
-    `method` section linked into both the evaluation callback and the prediction writer, and
+    """LightningCLI with the project's wiring: the model class from the config (the classifier
+    unless a config names another, e.g. `SamTuner`), class count linked, fixed checkpoint folder,
+    one `method` section linked into both the evaluation callback and the prediction writer, and
     no silent evaluation of random weights."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments(
+            "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         # one method (CAM, strategies, segmenters) that validate, test and predict all read
         parser.add_class_arguments(BatchPipeline, "method")
@@ -62,9 +72,14 @@ class LitGradCamCLI(LightningCLI):
                 # bare `python main.py fit` / `test` = the quick start's data, trained from
                 # scratch as configs/from_scratch.yaml does (no weights to build or fetch):
                 # mirror-only augmentation, counted in optimizer steps, validated every 200
-                "model.augmentation": {
-                    "class_path": "lit_gradcam.augmentation.TrainAugmentation",
-                    "init_args": {**MIRROR_ONLY, "hflip": 0.5},
+                "model": {
+                    "class_path": CLASSIFIER,
+                    "init_args": {
+                        "augmentation": {
+                            "class_path": "lit_gradcam.augmentation.TrainAugmentation",
+                            "init_args": {**MIRROR_ONLY, "hflip": 0.5},
+                        }
+                    },
                 },
                 "trainer.max_steps": 1200,
                 "trainer.max_epochs": -1,
@@ -74,6 +89,17 @@ class LitGradCamCLI(LightningCLI):
                 "data.batch_size": 64,
             }
         )
+
+    def instantiate_classes(self) -> None:
+        """As LightningCLI does, minus the no-click evaluation and the mask writer when the model
+        is not the classifier (a `SamTuner` scores itself against ground-truth prompts)."""
+        super().instantiate_classes()
+        if not isinstance(self.model, ShapeClassifier):
+            self.trainer.callbacks = [
+                callback
+                for callback in self.trainer.callbacks
+                if not isinstance(callback, (SegmentationEvaluation, MaskWriter))
+            ]
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then check a `--ckpt_path` file before LightningCLI reads its hyper-parameters
@@ -97,7 +123,7 @@ class LitGradCamCLI(LightningCLI):
         """Stop `test` (and friends) from scoring untrained weights without a word."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         how = (
-            f"`python main.py {self.subcommand}` scores a trained classifier: pass "
+            f"`python main.py {self.subcommand}` needs a trained model: pass "
             "`--ckpt_path last` (the last checkpoint of `python main.py fit` with the same "
             "config) or `--ckpt_path path/to/file.ckpt`."
         )
@@ -146,8 +172,9 @@ def main(args: ArgsType = None) -> None:
 def cli_main(args: ArgsType = None, run: bool = True) -> LitGradCamCLI:
     """Build (and by default run) the CLI; `args` lets tests drive it without a subprocess."""
     return LitGradCamCLI(
-        ShapeClassifier,
+        L.LightningModule,
         ShapesDataModule,
+        subclass_mode_model=True,
         seed_everything_default=0,
         trainer_defaults={"inference_mode": False},
         save_config_kwargs={"overwrite": True},

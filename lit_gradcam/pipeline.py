@@ -25,6 +25,7 @@ from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
     ForegroundBackground,
+    GroundTruthBox,
     GroundTruthCentroid,
     PeakAndValley,
     TopKForeground,
@@ -43,7 +44,7 @@ DEFAULT_PREDICT_STRATEGY = "CamConsensus"
 
 def default_strategies() -> list[PromptStrategy]:
     """Every strategy: the seed's two on the seed's Grad-CAM (reference rows), ours on the
-    method's CAM, and the ground-truth oracle as the ceiling."""
+    method's CAM, and the ground-truth oracles (centroid point, box) as the ceilings."""
     seed_cam = CamSpec()
     return [
         CenterPoint(),
@@ -55,6 +56,7 @@ def default_strategies() -> list[PromptStrategy]:
         CamBox(),
         CamConsensus(),
         GroundTruthCentroid(),
+        GroundTruthBox(),
     ]
 
 

@@ -162,6 +162,27 @@ def test_user_errors_are_one_message_naming_the_file(
     assert not (tmp / "out").exists()
 
 
+def test_an_untrained_sam_tiny_says_how_to_train_one(trained: dict[str, Path]) -> None:
+    """sam_tiny has no official file: the message names the config that trains it."""
+    config = trained["tmp"] / "sam_tiny_method.yaml"
+    config.write_text(
+        "method:\n  segmenters:\n    - class_path: lit_gradcam.segmenters.sam.SamSegmenter\n"
+        "      init_args: {model_type: sam_tiny}\n"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "predict", "--config", str(config), *_data_args(trained["tmp"]),
+                "--data.predict_dir", str(trained["folder"]),
+                "--output.output_dir", str(trained["tmp"] / "untrained_sam"),
+                "--ckpt_path", "last",
+            ]
+        )  # fmt: skip
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "configs/sam_tiny.yaml" in message
+    assert not (trained["tmp"] / "untrained_sam").exists()
+
+
 def test_existing_outputs_are_kept_unless_overwrite(trained: dict[str, Path]) -> None:
     out = trained["tmp"] / "again"
     with pytest.warns(UserWarning):

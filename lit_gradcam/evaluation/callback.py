@@ -9,6 +9,7 @@ grids, a bar chart per segmenter and the hyper-parameters with the metrics (HPAR
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,8 @@ class SegmentationEvaluation(L.Callback):
         strategies = {s.name: s for s in self.pipeline.strategies}
         for key, metric in self.metrics.items():
             segmenter, strategy = key.split("/", 1)
-            values = {name: _as_float(v) for name, v in metric.compute().items()}
+            # a metric that scored nothing (a box-only oracle's hit rate) is null, not NaN
+            values = {name: _finite_or_none(v) for name, v in metric.compute().items()}
             rows.append(
                 {
                     "segmenter": segmenter,
@@ -171,7 +173,9 @@ class SegmentationEvaluation(L.Callback):
                     **values,
                 }
             )
-            scalars.update({f"{prefix}/{key}/{name}": v for name, v in values.items()})
+            scalars.update(
+                {f"{prefix}/{key}/{name}": v for name, v in values.items() if v is not None}
+            )
         per_class = self.class_accuracy.compute()
         scalars.update({f"{prefix}/class_acc/{c}": per_class[i] for i, c in enumerate(CLASSES)})
         pl_module.log_dict(scalars, sync_dist=False)  # already synced by torchmetrics
@@ -266,6 +270,10 @@ def _flat_hparams(params: dict[str, Any], prefix: str = "") -> dict[str, int | f
             number = isinstance(value, int | float) and not isinstance(value, bool)
             flat[f"{prefix}{key}"] = value if number else str(value)
     return flat
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def _as_float(value: Tensor | float | None) -> float | None:

@@ -1,7 +1,7 @@
 """Prompt strategies: heatmaps (B, H, W) in [0, 1] -> `Prompts`, batched on the heatmaps' device.
 
-The seed's pipelines (`CenterPoint`, `TopKForeground`, `ForegroundBackground`), the oracle
-`GroundTruthCentroid`, and the strategies beyond the seed (`WeightedCentroid`, `PeakAndValley`,
+The seed's pipelines (`CenterPoint`, `TopKForeground`, `ForegroundBackground`), the oracles
+`GroundTruthCentroid` and `GroundTruthBox`, and the strategies beyond the seed (`WeightedCentroid`, `PeakAndValley`,
 `CamBox`, and `CamConsensus`, which consults the segmenter). Thresholds are relative to each
 image's maximum heat, so a map's scale never matters; ties resolve toward the image centre.
 """
@@ -35,6 +35,7 @@ __all__ = [
     "CamConsensus",
     "CenterPoint",
     "ForegroundBackground",
+    "GroundTruthBox",
     "GroundTruthCentroid",
     "PeakAndValley",
     "TopKForeground",
@@ -169,6 +170,20 @@ class GroundTruthCentroid(PromptStrategy):
             raise ValueError(f"{self.name} reads the ground-truth masks: pass gt_masks")
         masks = gt_masks.to(heatmaps.device).bool()
         return foreground_points(snap_to_mask(weighted_centroid(masks.float()), masks))
+
+
+class GroundTruthBox(PromptStrategy):
+    """Oracle: the GT mask's tight box, no point: SAM's box-prompt ceiling (a whole-image box
+    for an empty mask). Scores masks only; with no point its hit rate and distance are NaN."""
+
+    uses_ground_truth = True
+
+    def prompts(self, heatmaps: Tensor, gt_masks: Tensor | None = None) -> Prompts:
+        if gt_masks is None:
+            raise ValueError(f"{self.name} reads the ground-truth masks: pass gt_masks")
+        masks = gt_masks.to(heatmaps.device).bool()
+        none = masks.new_zeros(len(masks), 0, dtype=torch.long)
+        return Prompts(none[..., None].expand(-1, -1, 2).float(), none, mask_boxes(masks))
 
 
 class WeightedCentroid(PromptStrategy):

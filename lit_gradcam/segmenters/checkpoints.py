@@ -88,6 +88,10 @@ class CheckpointDownloadError(RuntimeError):
     """A checkpoint could not be downloaded or failed verification; says where to put it."""
 
 
+class NoOfficialCheckpointError(ValueError):
+    """A model type has no published checkpoint and no file was given; says how to get one."""
+
+
 class CheckpointArchitectureError(RuntimeError):
     """A checkpoint file does not hold the weights of the requested architecture."""
 
@@ -161,7 +165,7 @@ def _verified_cached_file(
 ) -> Path:
     """The official file for `model_type` in the cache, downloaded if missing, hashed once."""
     if model_type not in registry:
-        raise ValueError(
+        raise NoOfficialCheckpointError(
             f"no official checkpoint for model_type {model_type!r}; "
             f"known: {sorted(registry)} (or pass checkpoint=<path>)"
         )
@@ -322,7 +326,7 @@ def load_sam(
     if registry is None:
         registry = sam_registry()
     if model_type not in registry:
-        raise ValueError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
+        raise NoOfficialCheckpointError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
     path = Path(checkpoint_path)
     sam = registry[model_type]()
     try:

@@ -22,7 +22,12 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
-from lit_gradcam.segmenters.checkpoints import TRAIN_COMMANDS, load_sam, resolve_checkpoint
+from lit_gradcam.segmenters.checkpoints import (
+    TRAIN_COMMANDS,
+    NoOfficialCheckpointError,
+    load_sam,
+    resolve_checkpoint,
+)
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -158,7 +163,7 @@ class SamSegmenter(Segmenter):
         """The SAM model, built and loaded from the checkpoint on first access."""
         if self._sam is None:
             if self.checkpoint is None and self.model_type in TRAIN_COMMANDS:
-                raise ValueError(
+                raise NoOfficialCheckpointError(
                     f"SAM model_type {self.model_type!r} has no official checkpoint: train one "
                     f"with `{TRAIN_COMMANDS[self.model_type]}` and pass its file as checkpoint "
                     f"(e.g. checkpoints/{self.model_type}/last.ckpt)"

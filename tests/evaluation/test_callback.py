@@ -27,6 +27,7 @@ from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
+    GroundTruthBox,
     GroundTruthCentroid,
     WeightedCentroid,
 )
@@ -132,6 +133,25 @@ def test_metrics_match_hand_computed_values_in_json_and_tensorboard(tmp_path: Pa
     assert "eval/results/text_summary" in events.Tags()["tensors"]
     _check_chart(events.Images("eval_chart/fixed")[-1].encoded_image_string, expected)
     _check_hparams(log_dir / "hparams", scalars)
+
+
+def test_a_box_only_oracle_has_null_point_metrics_not_nan(tmp_path: Path) -> None:
+    """GroundTruthBox gives no point: its hit rate and distance are null in results.json (strict
+    JSON, no NaN), a dash in the table, and absent from the logged scalars; its IoU is scored."""
+    callback = SegmentationEvaluation(BatchPipeline([FixedMaskSegmenter()], [GroundTruthBox()]))
+    trainer = _trainer(tmp_path, callback, CSVLogger(tmp_path))
+    trainer.test(ShapeClassifier(), dataloaders=_loader())
+    log_dir = Path(trainer.log_dir)
+
+    def no_nan(constant: str) -> None:
+        raise AssertionError(f"{constant} in results.json")
+
+    results = json.loads((log_dir / "results.json").read_text(), parse_constant=no_nan)
+    (row,) = results["rows"]
+    assert row["hit_rate_fg"] is None and row["distance_fg"] is None
+    assert row["iou"] == pytest.approx((1 / 3 + 1 / 3 + 0) / 3)
+    assert "eval/fixed/GroundTruthBox/hit_rate_fg" not in results["metrics"]
+    assert "| fixed | GroundTruthBox (oracle: uses GT) | – |" in (log_dir / "results.md").read_text()
 
 
 def _check_chart(png: bytes, expected: dict[str, float]) -> None:

@@ -14,6 +14,7 @@ from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
     ForegroundBackground,
+    GroundTruthBox,
     GroundTruthCentroid,
     PeakAndValley,
     TopKForeground,
@@ -178,6 +179,20 @@ class TestGroundTruthCentroid:
         assert prompts.points.tolist() == [[[24.0, 16.0]]]
         with pytest.raises(ValueError, match="gt_masks"):
             strategy.prompts(torch.zeros(1, H, W))
+
+
+class TestGroundTruthBox:
+    def test_the_tight_box_of_each_mask_and_no_point(self) -> None:
+        masks = torch.zeros(2, H, W, dtype=torch.bool)
+        masks[0, 3:9, 10:21] = True
+        masks[0, 20, 40] = True  # a stray pixel widens the box
+        heat = torch.rand(2, H, W)  # ignored
+        prompts = GroundTruthBox().prompts(heat, masks)
+        assert prompts.points.shape == (2, 0, 2) and prompts.labels.shape == (2, 0)
+        assert prompts.boxes.tolist() == [[10.0, 3.0, 40.0, 20.0], [0.0, 0.0, W - 1.0, H - 1.0]]
+        assert GroundTruthBox.uses_ground_truth
+        with pytest.raises(ValueError, match="gt_masks"):
+            GroundTruthBox().prompts(heat)
 
 
 class TestCamBox:
