@@ -1,8 +1,9 @@
 """Prompt strategies: heatmaps (B, H, W) in [0, 1] -> `Prompts`, batched on the heatmaps' device.
 
 The seed's pipelines (`CenterPoint`, `TopKForeground`, `ForegroundBackground`), the oracles
-`GroundTruthCentroid` and `GroundTruthBox`, and the strategies beyond the seed (`WeightedCentroid`, `PeakAndValley`,
-`CamBox`, and `CamConsensus`, which consults the segmenter). Thresholds are relative to each
+`GroundTruthCentroid` and `GroundTruthBox`, and the strategies beyond the seed
+(`WeightedCentroid`, `PeakAndValley`, `CamBox`, and `CamConsensus`, which consults the
+segmenter). Thresholds are relative to each
 image's maximum heat, so a map's scale never matters; ties resolve toward the image centre.
 """
 

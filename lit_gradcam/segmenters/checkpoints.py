@@ -326,7 +326,7 @@ def load_sam(
     if registry is None:
         registry = sam_registry()
     if model_type not in registry:
-        raise NoOfficialCheckpointError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
+        raise ValueError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
     path = Path(checkpoint_path)
     sam = registry[model_type]()
     try:

@@ -151,7 +151,8 @@ def test_a_box_only_oracle_has_null_point_metrics_not_nan(tmp_path: Path) -> Non
     assert row["hit_rate_fg"] is None and row["distance_fg"] is None
     assert row["iou"] == pytest.approx((1 / 3 + 1 / 3 + 0) / 3)
     assert "eval/fixed/GroundTruthBox/hit_rate_fg" not in results["metrics"]
-    assert "| fixed | GroundTruthBox (oracle: uses GT) | – |" in (log_dir / "results.md").read_text()
+    table = (log_dir / "results.md").read_text()
+    assert "| fixed | GroundTruthBox (oracle: uses GT) | – |" in table
 
 
 def _check_chart(png: bytes, expected: dict[str, float]) -> None:
