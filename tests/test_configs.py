@@ -119,3 +119,57 @@ def test_quick_start_jitters_while_bare_and_from_scratch_fits_only_mirror() -> N
         mirror_only = _cli(*configs).model.augmentation
         assert mirror_only.hflip == 0.5
         assert mirror_only.translate == mirror_only.blur == mirror_only.rotate == 0
+
+
+def test_quickstart_sam_scores_the_quick_start_with_grabcut_and_the_trained_sam() -> None:
+    """Both segmenters, named so that metric keys say which is which, on the quick start's own
+    data and checkpoints (so `--ckpt_path last` is the quick start's fit)."""
+    cli = _cli("quickstart_sam.yaml")
+    method = _one(cli, SegmentationEvaluation).pipeline
+    assert [(type(s), s.name) for s in method.segmenters] == [
+        (GrabCutSegmenter, "grabcut"),
+        (SamSegmenter, "sam"),
+    ]
+    sam = method.segmenters[1]
+    assert sam.model_type == "sam_tiny" and sam.checkpoint == "checkpoints/sam_tiny/last.ckpt"
+    names = [s.name for s in method.strategies]
+    assert names == DEFAULT_NAMES and {"GroundTruthCentroid", "GroundTruthBox"} <= set(names)
+    written = {
+        name: yaml.safe_load((CONFIGS / name).read_text())
+        for name in ("quickstart.yaml", "quickstart_sam.yaml")
+    }
+    for section in ("data", "checkpoint"):
+        assert written["quickstart_sam.yaml"][section] == written["quickstart.yaml"][section]
+
+
+@pytest.mark.parametrize(
+    ("config", "model_type", "trainable", "cached"),
+    [
+        ("sam_tiny.yaml", "sam_tiny", ["image_encoder", "prompt_encoder", "mask_decoder"], False),
+        ("sam_vit_b_finetune.yaml", "vit_b", ["mask_decoder"], True),
+    ],
+)
+def test_sam_configs_train_a_sam_tuner_without_the_classifier_s_callbacks(
+    config: str, model_type: str, trainable: list[str], cached: bool, monkeypatch
+) -> None:
+    """The model class comes from the config; the no-click evaluation and mask writer, which
+    need the classifier, are left out; checkpoints keep the best point IoU."""
+    from lit_gradcam.sam_training import SamTuner, tuner
+
+    built = []
+    monkeypatch.setattr(tuner, "build_sam", lambda *args: built.append(args) or _tiny_sam())
+    cli = cli_main(["--config", str(CONFIGS / config)], run=False)
+    assert isinstance(cli.model, SamTuner) and built == [(model_type, None)]
+    assert cli.model.hparams.trainable == trainable
+    assert (cli.model.cache is not None) is cached
+    assert not [c for c in cli.trainer.callbacks if isinstance(c, SegmentationEvaluation)]
+    assert not [c for c in cli.trainer.callbacks if isinstance(c, MaskWriter)]
+    checkpoint = cli.trainer.checkpoint_callback
+    assert checkpoint.monitor == "val/iou_point" and checkpoint.mode == "max"
+    assert checkpoint.dirpath.endswith(f"checkpoints/{config.removesuffix('.yaml')}")
+
+
+def _tiny_sam():
+    from lit_gradcam.segmenters.checkpoints import build_sam_tiny
+
+    return build_sam_tiny()

@@ -225,3 +225,36 @@ def test_two_ddp_processes_write_the_same_files_as_one(trained: dict[str, Path])
     assert (double / "predictions.csv").read_text() == (single / "predictions.csv").read_text()
     for mask in single.glob("*_mask.png"):
         assert (double / mask.name).read_bytes() == mask.read_bytes()
+
+
+def test_predict_cuts_with_a_trained_sam_tiny_checkpoint(trained: dict[str, Path]) -> None:
+    """A `SamTuner` checkpoint (here random weights) as the method's segmenter: each written
+    mask is what segment_anything's own `SamPredictor` cuts from the CSV's point on the image
+    at its own size (best of three masks for one point, as SAM advises)."""
+    from segment_anything import SamPredictor
+
+    from lit_gradcam.segmenters.checkpoints import build_sam_tiny
+
+    torch.manual_seed(3)
+    sam = build_sam_tiny()
+    checkpoint = trained["tmp"] / "sam_tiny.ckpt"
+    torch.save({"state_dict": {f"sam.{k}": v for k, v in sam.state_dict().items()}}, checkpoint)
+    config = trained["tmp"] / "sam_tiny_trained.yaml"
+    config.write_text(
+        "method:\n  segmenters:\n    - class_path: lit_gradcam.segmenters.sam.SamSegmenter\n"
+        f"      init_args: {{model_type: sam_tiny, checkpoint: {checkpoint}}}\n"
+    )
+    out = trained["tmp"] / "sam_out"
+    with pytest.warns(UserWarning, match="broken.png"):
+        _predict(trained, out, "--config", str(config))
+    predictor = SamPredictor(sam)
+    rows = [r for r in csv.DictReader((out / "predictions.csv").open()) if r["mask"]]
+    assert len(rows) == 4
+    for row in rows:
+        predictor.set_image(np.asarray(Image.open(trained["folder"] / row["file"]).convert("RGB")))
+        x, y, label = (float(v) for v in row["points"].split(";")[0].split())
+        masks, scores, _ = predictor.predict(np.array([[x, y]]), np.array([label]))
+        expected = masks[scores.argmax()]
+        written = np.array(Image.open(out / row["mask"])) > 0
+        assert written.shape == expected.shape
+        assert (written != expected).mean() < 0.002, row["file"]
