@@ -45,8 +45,14 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _oracle_iou(rows: list[dict]) -> float:
-    return next(r["iou"] for r in rows if r["strategy"].startswith("GroundTruthCentroid"))
+def _oracle_iou(rows: list[dict], oracle: str = "GroundTruthCentroid") -> float:
+    return next(r["iou"] for r in rows if r["strategy"].startswith(oracle))
+
+
+def _rows(relative: str) -> list[dict]:
+    """Pipeline rows of a results file: a recipe cell's, a results.json's, or a timed run's."""
+    data = json.loads((RESULTS / relative).read_text())
+    return data.get("results", data)["rows"]
 
 
 def _best_method(rows: list[dict]) -> dict:
@@ -85,7 +91,7 @@ def pipeline_table(relative: str) -> Callable[[], str]:
     """Every (segmenter, strategy) row of one results file (a path under `results/`)."""
 
     def render() -> str:
-        rows = json.loads((RESULTS / relative).read_text())["rows"]
+        rows = _rows(relative)
         lines = [
             "| segmenter | strategy | " + " | ".join(PIPELINE_COLUMNS) + " |",
             "|---|---|" + "---|" * len(PIPELINE_COLUMNS),
@@ -144,6 +150,67 @@ def stem_cost() -> str:
     )
 
 
+def sam_tiny_training() -> str:
+    """The small SAM's fit (wall time, steps) and its IoU from ground-truth prompts."""
+    fit = json.loads((RESULTS / "sam_tiny" / "fit.json").read_text())
+    lines = [
+        "| split | images | IoU from the GT-centroid point | IoU from the GT box | command |",
+        "|---|---|---|---|---|",
+    ]
+    for split in ("val", "test"):
+        run = json.loads((RESULTS / "sam_tiny" / f"{split}.json").read_text())
+        metrics = run["metrics"]
+        lines.append(
+            f"| {split} | {run['images']} | {_fmt(metrics[f'{split}/iou_point'])} "
+            f"| {_fmt(metrics[f'{split}/iou_box'])} | `{run['command']}` |"
+        )
+    return (
+        f"`{fit['command']}`: {fit['global_step']} steps in {fit['seconds'] / 60:.1f} min "
+        f"({fit['machine']}; `results/sam_tiny/`).\n\n" + "\n".join(lines)
+    )
+
+
+def sam_summary() -> str:
+    """Per segmenter: the best non-oracle pipeline against that segmenter's oracles."""
+    run = json.loads((RESULTS / "quickstart_sam_test.json").read_text())
+    rows = run["results"]["rows"]
+    lines = [
+        "| segmenter | best strategy | hit_rate_fg | iou | oracle iou: GT point | GT box "
+        "| iou / point oracle |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for segmenter in dict.fromkeys(row["segmenter"] for row in rows):
+        mine = [row for row in rows if row["segmenter"] == segmenter]
+        best, point = _best_method(mine), _oracle_iou(mine)
+        lines.append(
+            f"| {segmenter} | {best['strategy']} | {_fmt(best['hit_rate_fg'])} "
+            f"| {_fmt(best['iou'])} | {_fmt(point)} | {_fmt(_oracle_iou(mine, 'GroundTruthBox'))} "
+            f"| {_fmt(best['iou'] / point)} |"
+        )
+    return (
+        f"`{run['command']}`: {run['results']['num_images']} test images, both segmenters and "
+        f"every strategy in {run['seconds'] / 60:.1f} min ({run['machine']}; "
+        "`results/quickstart_sam_test.json`).\n\n" + "\n".join(lines)
+    )
+
+
+def sam_batched_decode() -> str:
+    """Batched mask decoding against the per-image loop, one line per measured model."""
+    lines = [
+        "| model | images | masks equal | decode: loop / batched | train step: loop / batched |",
+        "|---|---|---|---|---|",
+    ]
+    for path in sorted((RESULTS / "sam_batched_decode").glob("*.json")):
+        run = json.loads(path.read_text())
+        lines.append(
+            f"| {run['model_type']} ({run['device']}, {run['machine']}) | {run['images']} "
+            f"| {'yes' if run['masks_equal'] else 'NO'} "
+            f"| {run['decode_loop_s'] / run['decode_batched_s']:.2f}x "
+            f"| {run['train_loop_s'] / run['train_batched_s']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 #: Generated README blocks: marker name -> renderer.
 BLOCKS: dict[str, Callable[[], str]] = {
     "recipe-table": recipe_table,
@@ -155,6 +222,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "shapes-weights": shapes_weights,
     "fit-profile": fit_profile,
     "stem-cost": stem_cost,
+    "sam-tiny-training": sam_tiny_training,
+    "quickstart-sam-summary": sam_summary,
+    "quickstart-sam-test": pipeline_table("quickstart_sam_test.json"),
+    "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
+    "sam-batched-decode": sam_batched_decode,
 }
 
 

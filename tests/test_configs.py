@@ -173,3 +173,14 @@ def _tiny_sam():
     from lit_gradcam.segmenters.checkpoints import build_sam_tiny
 
     return build_sam_tiny()
+
+
+def test_the_sam_sweep_keeps_the_rows_and_swaps_the_segmenter() -> None:
+    grabcut = _one(_cli("quickstart.yaml", "sweep.yaml"), SegmentationEvaluation).pipeline
+    sam = _one(
+        _cli("quickstart.yaml", "sweep.yaml", "sweep_sam.yaml"), SegmentationEvaluation
+    ).pipeline
+    assert [s.name for s in sam.strategies] == [s.name for s in grabcut.strategies]
+    assert sam.cam == grabcut.cam
+    ((segmenter),) = sam.segmenters
+    assert isinstance(segmenter, SamSegmenter) and segmenter.model_type == "sam_tiny"
