@@ -7,8 +7,8 @@
 
 Runs the command in this process (`lit_gradcam.cli.cli_main`) and writes the command, its wall
 time, the machine, the trainer's final logged metrics and step, the images a validate or test
-run scored, and, when the run's evaluation
-callback wrote one, the run's `results.json` / `results_val.json` (every pipeline's metrics).
+run scored, and, when the run's evaluation callback wrote one, the run's `results.json` /
+`results_val.json` (every pipeline's metrics).
 `scripts/render_results.py` turns these files into the README's tables.
 """
 
@@ -58,9 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
         "metrics": {name: float(value) for name, value in trainer.callback_metrics.items()},
         "log_dir": trainer.log_dir,
     }
-    results = Path(trainer.log_dir or ".") / RESULTS_FILE.get(args.command[0], "")
-    if args.command[0] in RESULTS_FILE and results.is_file():
-        record["results"] = json.loads(results.read_text())
+    if args.command[0] in RESULTS_FILE:
+        results = Path(trainer.log_dir or ".") / RESULTS_FILE[args.command[0]]
+        if results.is_file():
+            record["results"] = json.loads(results.read_text())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
     return record

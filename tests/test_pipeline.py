@@ -245,11 +245,9 @@ def test_only_oracles_receive_ground_truth_through_the_batch_pipeline() -> None:
     _assert_only_the_oracle_saw(spies, [truth])
 
 
-def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(tmp_path) -> None:
-    images, truth = _square_images(4)
-    spies = _spies()
-    callback = SegmentationEvaluation(BatchPipeline([EmptySegmenter()], spies))
-    trainer = L.Trainer(
+def _quiet_trainer(tmp_path, callback: L.Callback) -> L.Trainer:
+    """A trainer with one callback and nothing else: no logger, bars or summary."""
+    return L.Trainer(
         inference_mode=False,
         callbacks=[callback],
         logger=False,
@@ -257,6 +255,13 @@ def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(tmp_p
         enable_progress_bar=False,
         enable_model_summary=False,
     )
+
+
+def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(tmp_path) -> None:
+    images, truth = _square_images(4)
+    spies = _spies()
+    callback = SegmentationEvaluation(BatchPipeline([EmptySegmenter()], spies))
+    trainer = _quiet_trainer(tmp_path, callback)
     loader = DataLoader(TensorDataset(images, torch.zeros(4, dtype=torch.long), truth), 2)
     trainer.test(ShapeClassifier(), dataloaders=loader)
     _assert_only_the_oracle_saw(spies, [truth[:2], truth[2:]])
@@ -270,14 +275,7 @@ def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path) -> None:
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
     spy = ConsultingSpy("consulting")
     writer = MaskWriter(str(tmp_path / "out"), BatchPipeline([EmptySegmenter()], [spy]))
-    trainer = L.Trainer(
-        inference_mode=False,
-        callbacks=[writer],
-        logger=False,
-        default_root_dir=tmp_path,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _quiet_trainer(tmp_path, writer)
     loader = DataLoader(ImageFolder(folder), batch_size=2, collate_fn=collate_images)
     trainer.predict(ShapeClassifier(), dataloaders=loader, return_predictions=False)
     # per batch of two and of one: the heatmap's own prompts, then segment (which prompts too)

@@ -3,8 +3,8 @@
 The seed's pipelines (`CenterPoint`, `TopKForeground`, `ForegroundBackground`), the oracles
 `GroundTruthCentroid` and `GroundTruthBox`, and the strategies beyond the seed
 (`WeightedCentroid`, `PeakAndValley`, `CamBox`, and `CamConsensus`, which consults the
-segmenter). Thresholds are relative to each
-image's maximum heat, so a map's scale never matters; ties resolve toward the image centre.
+segmenter). Thresholds are relative to each image's maximum heat, so a map's scale never
+matters; ties resolve toward the image centre.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class GroundTruthCentroid(PromptStrategy):
 
 class GroundTruthBox(PromptStrategy):
     """Oracle: the GT mask's tight box, no point: SAM's box-prompt ceiling (a whole-image box
-    for an empty mask). Scores masks only; with no point its hit rate and distance are NaN."""
+    for an empty mask). Scores masks only: with no point, its point metrics score nothing."""
 
     uses_ground_truth = True
 
@@ -183,8 +183,9 @@ class GroundTruthBox(PromptStrategy):
         if gt_masks is None:
             raise ValueError(f"{self.name} reads the ground-truth masks: pass gt_masks")
         masks = gt_masks.to(heatmaps.device).bool()
-        none = masks.new_zeros(len(masks), 0, dtype=torch.long)
-        return Prompts(none[..., None].expand(-1, -1, 2).float(), none, mask_boxes(masks))
+        no_points = masks.new_zeros(len(masks), 0, 2, dtype=torch.float)
+        no_labels = masks.new_zeros(len(masks), 0, dtype=torch.long)
+        return Prompts(no_points, no_labels, mask_boxes(masks))
 
 
 class WeightedCentroid(PromptStrategy):

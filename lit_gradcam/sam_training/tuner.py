@@ -23,8 +23,8 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 
 from lit_gradcam.imaging import denormalize_to_uint8
-from lit_gradcam.prompts.base import foreground_points
-from lit_gradcam.prompts.geometry import mask_boxes, snap_to_mask, weighted_centroid
+from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.prompts.strategies import GroundTruthBox, GroundTruthCentroid
 from lit_gradcam.sam_training.cache import EmbeddingCache
 from lit_gradcam.sam_training.losses import LossTerms, mask_iou, sam_loss
 from lit_gradcam.sam_training.prompts import (
@@ -55,8 +55,9 @@ DEFAULT_MIX = {
     "box": 0.15,
     "box_point": 0.15,
 }
-#: Validation prompts: the ground-truth centroid point and the ground-truth box.
-EVAL_PROMPTS = ("point", "box")
+#: Validation prompts, by metric name: the pipeline's own oracles, the ground-truth centroid
+#: point and the ground-truth box.
+EVAL_ORACLES: dict[str, PromptStrategy] = {"point": GroundTruthCentroid(), "box": GroundTruthBox()}
 
 
 def build_sam(model_type: str, checkpoint: str | None) -> Sam:
@@ -123,8 +124,8 @@ class SamTuner(L.LightningModule):
             getattr(self.sam, part).requires_grad_(part in trainable)
         self.encoder_frozen = "image_encoder" not in trainable
         self.cache = EmbeddingCache() if self.encoder_frozen and cache_embeddings else None
-        self.val_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_PROMPTS})
-        self.test_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_PROMPTS})
+        self.val_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})
+        self.test_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})
 
     def export(self, path: str | os.PathLike[str]) -> None:
         """Save the SAM's weights as a plain state dict, the official checkpoints' format."""
@@ -226,16 +227,9 @@ class SamTuner(L.LightningModule):
         masks = masks.bool()
         state = self.embed(denormalize_to_uint8(images))
         segmenter = SamSegmenter.from_model(self.sam)
-        prompts = {
-            "point": foreground_points(snap_to_mask(weighted_centroid(masks.float()), masks)),
-            "box": Prompts(
-                masks.new_zeros(len(masks), 0, 2, dtype=torch.float),
-                masks.new_zeros(len(masks), 0, dtype=torch.long),
-                mask_boxes(masks),
-            ),
-        }
-        for name, prompt in prompts.items():
-            predicted, _ = segmenter.predict(state, prompt)
+        for name, oracle in EVAL_ORACLES.items():
+            # oracles read only the masks; the heatmap argument just names the device
+            predicted, _ = segmenter.predict(state, oracle.prompts(masks.float(), masks))
             metrics[name].update(mask_iou(predicted, masks))
             self.log(f"{stage}/iou_{name}", metrics[name], prog_bar=True, batch_size=len(masks))
 
