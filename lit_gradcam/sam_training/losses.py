@@ -47,10 +47,16 @@ def sam_loss(
     focal_weight: float,
     dice_weight: float,
     iou_weight: float,
+    focal_alpha: float | None = 0.25,
 ) -> LossTerms:
-    """Loss of candidate logits (B, C, H, W) and predicted IoU (B, C) for `masks` (B, H, W)."""
+    """Loss of candidate logits (B, C, H, W) and predicted IoU (B, C) for `masks` (B, H, W).
+
+    focal_alpha: the focal loss's weight of foreground pixels (background: 1 - alpha), SAM 2's
+    0.25; None weighs both alike.
+    """
     target = masks[:, None].expand_as(logits).float()
-    focal = sigmoid_focal_loss(logits, target, reduction="none").flatten(2).mean(-1)
+    alpha = -1.0 if focal_alpha is None else focal_alpha  # torchvision's "no weighting"
+    focal = sigmoid_focal_loss(logits, target, alpha=alpha, reduction="none").flatten(2).mean(-1)
     dice = dice_loss(logits, target)
     best = (focal_weight * focal + dice_weight * dice).argmin(1)
     rows = torch.arange(logits.shape[0], device=logits.device)

@@ -83,6 +83,8 @@ class SamTuner(L.LightningModule):
     box_jitter, box_max_jitter: box noise std as a fraction of the box side, capped in pixels.
     correction: also train a second pass with one correction click from the first pass's error.
     focal_weight, dice_weight, iou_weight: loss weights (SAM 2's are 20 : 1 : 1).
+    focal_alpha: the focal loss's foreground weight (SAM 2's 0.25; None = foreground and
+        background alike).
     cache_embeddings: reuse a frozen encoder's embeddings across epochs (kept on the CPU).
     """
 
@@ -100,6 +102,7 @@ class SamTuner(L.LightningModule):
         box_max_jitter: float = 20.0,
         correction: bool = True,
         focal_weight: float = 20.0,
+        focal_alpha: float | None = 0.25,
         dice_weight: float = 1.0,
         iou_weight: float = 1.0,
         cache_embeddings: bool = True,
@@ -184,7 +187,9 @@ class SamTuner(L.LightningModule):
 
     def _loss(self, logits: Tensor, iou: Tensor, masks: Tensor) -> LossTerms:
         hp = self.hparams
-        return sam_loss(logits, iou, masks, hp.focal_weight, hp.dice_weight, hp.iou_weight)
+        return sam_loss(
+            logits, iou, masks, hp.focal_weight, hp.dice_weight, hp.iou_weight, hp.focal_alpha
+        )
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, _, masks = batch

@@ -40,3 +40,20 @@ def test_sam_loss_trains_the_best_candidate_and_supervises_every_iou() -> None:
     terms.total.sum().backward()
     assert logits.grad[0, [0, 2]].abs().sum() == 0  # the losing candidates get no mask loss
     assert iou_pred.grad[1].abs().min() > 0  # every IoU output is supervised
+
+
+@pytest.mark.parametrize("focal_alpha", [0.25, None])
+def test_focal_alpha_weighs_foreground_and_background_pixels(focal_alpha: float | None) -> None:
+    masks = torch.zeros(1, 4, 4, dtype=torch.bool)
+    masks[0, :2] = True
+    logits = torch.zeros(1, 1, 4, 4)  # p = 0.5 everywhere: every pixel's focal term is equal
+    terms = sam_loss(logits, torch.zeros(1, 1), masks, 1.0, 0.0, 0.0, focal_alpha)
+    # per pixel: weight * (1 - 0.5)^2 * log(2), half the pixels foreground
+    unweighted = 0.25 * torch.log(torch.tensor(2.0)).item()
+    weight = 1.0 if focal_alpha is None else (focal_alpha + (1 - focal_alpha)) / 2
+    assert terms.focal.item() == pytest.approx(unweighted * weight)
+    skewed = torch.zeros(1, 4, 4, dtype=torch.bool)
+    skewed[0, :1] = True  # a quarter foreground: alpha 0.25 weighs it less than background
+    skew = sam_loss(logits, torch.zeros(1, 1), skewed, 1.0, 0.0, 0.0, focal_alpha).focal.item()
+    expected = 1.0 if focal_alpha is None else 0.25 * focal_alpha + 0.75 * (1 - focal_alpha)
+    assert skew == pytest.approx(unweighted * expected)

@@ -304,3 +304,23 @@ def test_lightning_checkpoint_of_another_architecture_is_named(tmp_path: Path) -
     assert SamSegmenter("sam_tiny", checkpoint=str(path)).model.image_encoder.img_size == 64
     with pytest.raises(CheckpointArchitectureError, match=r"'vit_b' \(it looks like a 'sam_tiny'"):
         SamSegmenter("vit_b", checkpoint=str(path)).to("cpu")
+
+
+def test_sam_tiny_checkpoint_of_other_sizes_says_to_retrain(tmp_path: Path) -> None:
+    """A checkpoint of an earlier `sam_tiny` (same encoder width, narrower decoder) is named as
+    such, with the command that trains a current one."""
+    weights = build_sam_tiny().state_dict()
+    head = "mask_decoder.iou_prediction_head.layers.2.weight"
+    weights[head] = weights[head][:, :64]
+    path = tmp_path / "old_tiny.pth"
+    torch.save(weights, path)
+    with pytest.raises(
+        CheckpointArchitectureError, match=r"earlier build of 'sam_tiny'.*configs/sam_tiny.yaml"
+    ):
+        SamSegmenter("sam_tiny", checkpoint=str(path)).to("cpu")
+
+
+def test_sam_tiny_size() -> None:
+    """The README and `build_sam_tiny` describe it as about 1.8 M parameters."""
+    parameters = sum(p.numel() for p in build_sam_tiny().parameters())
+    assert round(parameters / 1e6, 1) == 1.8
