@@ -211,6 +211,17 @@ def sam_batched_decode() -> str:
     return "\n".join(lines)
 
 
+def sam_fused_attention() -> str:
+    """sam_tiny's training step with segment_anything's attention against the fused one."""
+    run = json.loads((RESULTS / "sam_fused_attention.json").read_text())
+    official, fused = run["official_step_s"], run["fused_step_s"]
+    return (
+        f"{run['model_type']} training step, {run['images']} images ({run['machine']}): "
+        f"{official:.3f} s with segment_anything's `Attention`, {fused:.3f} s fused, "
+        f"**{official / fused:.2f}x** (`results/sam_fused_attention.json`)."
+    )
+
+
 #: Generated README blocks: marker name -> renderer.
 BLOCKS: dict[str, Callable[[], str]] = {
     "recipe-table": recipe_table,
@@ -227,6 +238,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "quickstart-sam-test": pipeline_table("quickstart_sam_test.json"),
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
     "sam-batched-decode": sam_batched_decode,
+    "sam-fused-attention": sam_fused_attention,
 }
 
 
