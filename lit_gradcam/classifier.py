@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.augmentation import TrainAugmentation
+from lit_gradcam.data import CLASSES
 from lit_gradcam.pretrained import SHAPES_WEIGHTS, load_shapes_weights
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
@@ -69,7 +70,7 @@ class ShapeClassifier(L.LightningModule):
     """Classifies the shape in an image; its backbone (`self.model`) is what Grad-CAM reads.
 
     Args:
-        num_classes: number of shape classes (linked from the datamodule by the CLI).
+        num_classes: number of shape classes (the five of `lit_gradcam.data.CLASSES`).
         arch: torchvision ResNet name.
         weights: what `fit` starts from: a torchvision weight enum name (e.g.
             ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.pretrained`) or None for scratch.
@@ -86,7 +87,7 @@ class ShapeClassifier(L.LightningModule):
 
     def __init__(
         self,
-        num_classes: int = 5,
+        num_classes: int = len(CLASSES),
         arch: str = "resnet18",
         weights: str | None = None,
         lr: float = 2e-3,

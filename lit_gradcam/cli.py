@@ -46,14 +46,11 @@ CLASSIFIER = f"{ShapeClassifier.__module__}.{ShapeClassifier.__qualname__}"
 
 class LitGradCamCLI(LightningCLI):
     """LightningCLI with the project's wiring: the model class from the config (the classifier
-    unless a config names another, e.g. `SamTuner`), class count linked, fixed checkpoint folder,
+    unless a config names another, e.g. `SamTuner`), fixed checkpoint folder,
     one `method` section linked into both the evaluation callback and the prediction writer, and
     no silent evaluation of random weights."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments(
-            "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
-        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         # one method (CAM, strategies, segmenters) that validate, test and predict all read
         parser.add_class_arguments(BatchPipeline, "method")

@@ -67,6 +67,25 @@ def _accuracy_by_hand(checkpoint: Path, root: Path) -> float:
     return (predicted == labels).double().mean().item()
 
 
+def test_sam_tiny_fit_then_test_from_its_checkpoint_file(tmp_path: Path) -> None:
+    """A SamTuner fitted by the CLI is tested from its checkpoint named as a file (LightningCLI
+    then reads the model's hyper-parameters from it) as well as from `last`: same weights."""
+    common = [
+        "--config", str(ROOT / "configs" / "sam_tiny.yaml"), *_common(tmp_path),
+        "--trainer.logger", "false", "--trainer.limit_val_batches", "1",
+    ]  # fmt: skip
+    cli_main(["fit", *common, "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"])
+    last = tmp_path / "ckpt" / "last.ckpt"
+    trained = torch.load(last, weights_only=True)["state_dict"]
+    scores = []
+    for ckpt_path in (str(last), "last"):
+        test = cli_main(["test", *common, "--ckpt_path", ckpt_path])
+        weights = test.model.state_dict()
+        assert all(torch.equal(weights[name], value) for name, value in trained.items())
+        scores.append(test.trainer.callback_metrics["test/iou_point"].item())
+    assert scores[0] == scores[1]
+
+
 def test_test_without_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["test", *_common(tmp_path)])

@@ -10,7 +10,6 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lit_gradcam.data import CLASSES
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.data.generate import MARKER, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
@@ -53,10 +52,6 @@ class ShapesDataModule(LightningDataModule):
         self.save_hyperparameters()
         self.root = Path(root)
         self.splits: dict[str, ShapesFolder] = {}
-
-    @property
-    def num_classes(self) -> int:
-        return len(CLASSES)
 
     def prepare_data(self) -> None:
         """Generate the dataset if `root` is absent; leave any existing foreign folder alone."""
