@@ -85,6 +85,8 @@ class SamTuner(L.LightningModule):
     focal_weight, dice_weight, iou_weight: loss weights (SAM 2's are 20 : 1 : 1).
     focal_alpha: the focal loss's foreground weight (SAM 2's 0.25; None = foreground and
         background alike).
+    border_weight: extra focal weight of the pixels on the ground truth's border
+        (`losses.border_band`: they count 1 + border_weight times; 0 = SAM's loss).
     cache_embeddings: reuse a frozen encoder's embeddings across epochs (kept on the CPU).
     """
 
@@ -103,6 +105,7 @@ class SamTuner(L.LightningModule):
         correction: bool = True,
         focal_weight: float = 20.0,
         focal_alpha: float | None = 0.25,
+        border_weight: float = 0.0,
         dice_weight: float = 1.0,
         iou_weight: float = 1.0,
         cache_embeddings: bool = True,
@@ -120,6 +123,8 @@ class SamTuner(L.LightningModule):
             raise ValueError(f"prompt_mix shares must be >= 0 and not all 0, got {prompt_mix}")
         if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points}")
+        if border_weight < 0:
+            raise ValueError(f"border_weight must be >= 0, got {border_weight}")
         self.save_hyperparameters()
         self.hparams.update(trainable=trainable, prompt_mix=prompt_mix)
         self.sam = build_sam(model_type, checkpoint).train()
@@ -188,7 +193,14 @@ class SamTuner(L.LightningModule):
     def _loss(self, logits: Tensor, iou: Tensor, masks: Tensor) -> LossTerms:
         hp = self.hparams
         return sam_loss(
-            logits, iou, masks, hp.focal_weight, hp.dice_weight, hp.iou_weight, hp.focal_alpha
+            logits,
+            iou,
+            masks,
+            hp.focal_weight,
+            hp.dice_weight,
+            hp.iou_weight,
+            hp.focal_alpha,
+            hp.border_weight,
         )
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lit_gradcam.sam_training.losses import dice_loss, mask_iou, sam_loss
+from lit_gradcam.sam_training.losses import border_band, dice_loss, mask_iou, sam_loss
 
 
 def test_mask_iou() -> None:
@@ -57,3 +57,31 @@ def test_focal_alpha_weighs_foreground_and_background_pixels(focal_alpha: float 
     skew = sam_loss(logits, torch.zeros(1, 1), skewed, 1.0, 0.0, 0.0, focal_alpha).focal.item()
     expected = 1.0 if focal_alpha is None else 0.25 * focal_alpha + 0.75 * (1 - focal_alpha)
     assert skew == pytest.approx(unweighted * expected)
+
+
+def test_border_band_is_the_ring_on_either_side_of_the_border_but_not_the_image_edge() -> None:
+    masks = torch.zeros(1, 7, 7, dtype=torch.bool)
+    masks[0, 2:5, 2:5] = True  # a 3 x 3 square: its centre is the only interior pixel
+    band = border_band(masks)[0]
+    inside = masks[0] & band
+    assert inside.sum() == 8 and not band[3, 3]
+    outside = ~masks[0] & band  # the 5 x 5 ring around the square
+    assert outside.sum() == 16 and outside[1, 1:6].all() and not band[0].any()
+    edge = torch.zeros(1, 4, 4, dtype=torch.bool)
+    edge[0, :, :2] = True  # touches three image edges: only column 1 / 2 is border
+    assert border_band(edge)[0].nonzero()[:, 1].unique().tolist() == [1, 2]
+
+
+def test_border_weight_scales_only_the_errors_on_the_border() -> None:
+    masks = torch.zeros(1, 8, 8, dtype=torch.bool)
+    masks[0, 2:6, 2:6] = True
+    right = 20.0 * (2 * masks.float() - 1)
+    band = border_band(masks)
+    for where, factor in ((band[0], 5.0), (~band[0], 1.0)):
+        logits = right.clone()
+        logits[0][where] = 0.0  # unsure (p = 0.5) on these pixels only
+        terms = [
+            sam_loss(logits[:, None], torch.zeros(1, 1), masks, 1.0, 0.0, 0.0, None, weight)
+            for weight in (0.0, 4.0)
+        ]
+        assert terms[1].focal.item() == pytest.approx(factor * terms[0].focal.item(), rel=1e-4)

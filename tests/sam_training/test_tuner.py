@@ -17,6 +17,7 @@ from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import denormalize_to_uint8
 from lit_gradcam.sam_training import SamTuner
 from lit_gradcam.sam_training.export import export_sam
+from lit_gradcam.sam_training.losses import sam_loss
 from lit_gradcam.segmenters.base import Prompts
 from lit_gradcam.segmenters.checkpoints import build_sam_tiny
 from lit_gradcam.segmenters.sam import SamSegmenter
@@ -85,6 +86,20 @@ def test_training_lowers_the_loss_on_a_repeated_batch(
     trainer.fit(tuner, make_data(batch_size=4))
     assert len(losses) == 20
     assert sum(losses[-5:]) < 0.7 * sum(losses[:5])
+
+
+def test_border_weight_reaches_the_loss() -> None:
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[:, 2:6, 2:6] = True
+    logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    iou = torch.rand(2, 3, generator=torch.Generator().manual_seed(1))
+    hp = {"focal_weight": 20.0, "dice_weight": 1.0, "iou_weight": 1.0, "focal_alpha": None}
+    for weight in (0.0, 9.0):
+        actual = SamTuner(border_weight=weight, **hp)._loss(logits, iou, masks).total
+        expected = sam_loss(logits, iou, masks, *hp.values(), border_weight=weight).total
+        assert torch.equal(actual, expected)
+    plain = sam_loss(logits, iou, masks, *hp.values()).total
+    assert (expected > plain).all()  # the border's errors now weigh more
 
 
 def test_frozen_encoder_is_embedded_once_per_image_and_stays_as_it_was(
@@ -157,6 +172,7 @@ def test_export_refuses_a_checkpoint_without_model_type(tmp_path: Path) -> None:
         ({"prompt_mix": {"scribble": 1.0}}, "prompt_mix modes"),
         ({"prompt_mix": {"point": 0.0}}, "prompt_mix shares"),
         ({"max_points": 0}, "max_points"),
+        ({"border_weight": -1.0}, "border_weight"),
     ],
 )
 def test_invalid_arguments(kwargs: dict, message: str) -> None:
