@@ -88,6 +88,11 @@ class SamTuner(L.LightningModule):
     border_weight: extra focal weight of the pixels on the ground truth's border
         (`losses.border_band`: they count 1 + border_weight times; 0 = SAM's loss).
     cache_embeddings: reuse a frozen encoder's embeddings across epochs (kept on the CPU).
+
+    Under DDP every trainable parameter must get a gradient at every step. That holds when
+    prompt_mix has foreground and background points and boxes and each process's batch gives
+    every mode an image (as the default and sam_tiny.yaml's mixes do from 4 images up); else
+    use `strategy: ddp_find_unused_parameters_true`.
     """
 
     def __init__(
@@ -130,6 +135,9 @@ class SamTuner(L.LightningModule):
         self.sam = build_sam(model_type, checkpoint).train()
         for part in PARTS:
             getattr(self.sam, part).requires_grad_(part in trainable)
+        # No training prompt is a mask, so the mask-prompt encoder would get no gradient (and
+        # DDP refuses trainable parameters that get none): it keeps the weights it has.
+        self.sam.prompt_encoder.mask_downscaling.requires_grad_(False)
         self.encoder_frozen = "image_encoder" not in trainable
         self.cache = EmbeddingCache() if self.encoder_frozen and cache_embeddings else None
         self.val_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})

@@ -178,3 +178,20 @@ def test_export_refuses_a_checkpoint_without_model_type(tmp_path: Path) -> None:
 def test_invalid_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SamTuner(**kwargs)
+
+
+def test_every_trainable_parameter_gets_a_gradient_as_ddp_requires() -> None:
+    """DDP refuses a step that leaves a trainable parameter without gradient: with the default
+    prompt mix on 4 images, every mode (and so every prompt embedding) is used."""
+    torch.manual_seed(0)
+    tuner = SamTuner(correction=False)
+    tuner.log = tuner.log_dict = lambda *args, **kwargs: None
+    masks = torch.zeros(4, 48, 64)
+    masks[:, 10:30, 20:40] = 1
+    images = torch.randn(4, 3, 48, 64)
+    tuner.training_step((images, torch.zeros(4, dtype=torch.long), masks), 0).backward()
+    trainable = {name for name, p in tuner.named_parameters() if p.requires_grad}
+    assert {name for name in trainable if "prompt_encoder.point_embeddings" in name}
+    missing = [name for name, p in tuner.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+    assert not tuner.sam.prompt_encoder.mask_downscaling[0].weight.requires_grad  # no mask prompts
