@@ -21,6 +21,7 @@ def _main(tmp_path: Path, subcommand: str, devices: int, *extra: str) -> None:
         "--data.train_size", "20", "--data.val_size", "7", "--data.test_size", "2",
         "--data.batch_size", "4", "--data.eval_batch_size", "2",
         "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "root"),  # config.yaml goes there
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
         "--trainer.limit_val_batches", "1.0",
         "--trainer.devices", str(devices),
