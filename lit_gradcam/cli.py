@@ -42,6 +42,9 @@ USER_ERRORS = (
 
 #: The model a config gets when it names none: the Grad-CAM classifier.
 CLASSIFIER = f"{ShapeClassifier.__module__}.{ShapeClassifier.__qualname__}"
+#: The data a config gets when it names none: the shapes dataset (the SAM stand-in's
+#: training config names `SceneDataModule`).
+SHAPES_DATA = f"{ShapesDataModule.__module__}.{ShapesDataModule.__qualname__}"
 
 
 class LitGradCamCLI(LightningCLI):
@@ -82,8 +85,10 @@ class LitGradCamCLI(LightningCLI):
                 "trainer.max_epochs": -1,
                 "trainer.val_check_interval": 200,
                 "trainer.check_val_every_n_epoch": None,
-                "data.train_size": 20000,
-                "data.batch_size": 64,
+                "data": {
+                    "class_path": SHAPES_DATA,
+                    "init_args": {"train_size": 20000, "batch_size": 64},
+                },
             }
         )
 
@@ -170,8 +175,9 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LitGradCamCLI:
     """Build (and by default run) the CLI; `args` lets tests drive it without a subprocess."""
     return LitGradCamCLI(
         L.LightningModule,
-        ShapesDataModule,
+        L.LightningDataModule,
         subclass_mode_model=True,
+        subclass_mode_data=True,
         seed_everything_default=0,
         trainer_defaults={"inference_mode": False},
         save_config_kwargs={"overwrite": True},

@@ -13,6 +13,7 @@ import yaml
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data.dataset import ShapesFolder
+from lit_gradcam.data.generate import generate_dataset
 from lit_gradcam.pipeline import default_strategies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,11 +69,20 @@ def _accuracy_by_hand(checkpoint: Path, root: Path) -> float:
 
 
 def test_sam_tiny_fit_then_test_from_its_checkpoint_file(tmp_path: Path) -> None:
-    """A SamTuner fitted by the CLI is tested from its checkpoint named as a file (LightningCLI
-    then reads the model's hyper-parameters from it) as well as from `last`: same weights."""
+    """A SamTuner fitted on scenes by the CLI is tested on a shapes folder from its checkpoint
+    named as a file (LightningCLI then reads the model's hyper-parameters from it) as well as
+    from `last`: same weights, same score."""
+    shapes = generate_dataset(tmp_path / "shapes", {"test": 6}, progress=False)
     common = [
-        "--config", str(ROOT / "configs" / "sam_tiny.yaml"), *_common(tmp_path),
-        "--trainer.logger", "false", "--trainer.limit_val_batches", "1",
+        "--config", str(ROOT / "configs" / "sam_tiny.yaml"),
+        "--data.init_args.batch_size", "4",
+        "--data.init_args.val_size", "4",
+        "--data.init_args.eval_batch_size", "4",
+        "--data.init_args.test_root", str(shapes),
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "logs"),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.logger", "false",
     ]  # fmt: skip
     cli_main(["fit", *common, "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"])
     last = tmp_path / "ckpt" / "last.ckpt"
@@ -82,6 +92,7 @@ def test_sam_tiny_fit_then_test_from_its_checkpoint_file(tmp_path: Path) -> None
         test = cli_main(["test", *common, "--ckpt_path", ckpt_path])
         weights = test.model.state_dict()
         assert all(torch.equal(weights[name], value) for name, value in trained.items())
+        assert len(test.trainer.test_dataloaders.dataset) == 6  # the folder's test split
         scores.append(test.trainer.callback_metrics["test/iou_point"].item())
     assert scores[0] == scores[1]
 

@@ -1,9 +1,13 @@
 """Training prompts drawn from ground-truth masks, in original-image pixels, batched on the device.
 
-A training batch is split among prompt modes, each mode a group with one prompt layout (so each
-group is one batched decoder call): one foreground point (ambiguous, so SAM's three candidates
-are scored), several foreground points, foreground plus background points, a jittered box, and a
-jittered box with a foreground point. `correction_clicks` adds one point in the error region of a
+Each image first gets its target (`choose_targets`): one of its objects, or, for some images
+prompted by points alone, the background, the region no object covers. A point on no object
+thus trains to the background region, as SAM given a point on a plain backdrop returns that
+backdrop (a segment, never an object). A training batch is split among prompt modes, each mode a
+group with one prompt layout (so each group is one batched decoder call): one foreground point
+(ambiguous, so SAM's three candidates are scored), several foreground points, foreground plus
+background points, a jittered box, and a jittered box with a foreground point.
+`correction_clicks` adds one point in the error region of a
 prediction, labelled by the ground truth there, as SAM's interactive training does.
 """
 
@@ -17,6 +21,33 @@ from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, Prompts
 
 #: Prompt modes; "point" alone is ambiguous and trained with the best of three masks.
 MODES = ("point", "points", "points_background", "box", "box_point")
+#: Modes whose prompts are points only, which may target the background.
+POINT_MODES = ("point", "points", "points_background")
+#: Objects with fewer visible pixels are never a target (a point could not find them).
+MIN_TARGET_AREA = 3
+
+
+def choose_targets(objects: Tensor, background_share: float) -> tuple[Tensor, Tensor]:
+    """Each image's target (B, H, W) bool among its visible object masks (B, K, H, W): with
+    chance `background_share`, and wherever no object has MIN_TARGET_AREA pixels, the background
+    (pixels of no object); else one object drawn uniformly among those that have. Also returns
+    which images target the background (B,) bool."""
+    areas = objects.flatten(2).sum(2)
+    eligible = areas >= MIN_TARGET_AREA
+    batch = objects.shape[0]
+    on_background = torch.rand(batch, device=objects.device) < background_share
+    on_background |= ~eligible.any(1)
+    weights = torch.where(eligible.any(1, keepdim=True), eligible.float(), 1.0)
+    pick = torch.multinomial(weights, 1)[:, 0]
+    chosen = objects[torch.arange(batch, device=objects.device), pick]
+    background = ~objects.any(1)
+    return torch.where(on_background[:, None, None], background, chosen), on_background
+
+
+def largest_object(objects: Tensor) -> Tensor:
+    """Each image's object mask (B, H, W) with the most visible pixels, of (B, K, H, W)."""
+    pick = objects.flatten(2).sum(2).argmax(1)
+    return objects[torch.arange(objects.shape[0], device=objects.device), pick]
 
 
 def sample_pixels(regions: Tensor, count: int) -> Tensor:

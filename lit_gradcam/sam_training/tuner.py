@@ -1,13 +1,15 @@
 """`SamTuner`: a LightningModule that trains a `segment_anything` `Sam` on (image, mask) batches.
 
-Images arrive as the shapes data module serves them (ImageNet-normalised); they are turned back
-into uint8 pixels and go through SAM's own preprocessing (`ResizeLongestSide`, `Sam.preprocess`)
-exactly as `SamSegmenter` sees them at test time. Each batch is split among prompt modes sampled
-from the ground-truth masks (`prompts`); every mode group is decoded in one batched decoder call
-(`segmenters.sam.decode_masks`, the segmenter's own), then once more with a correction click from
-the error region. Validation scores the model through `SamSegmenter`, from the ground-truth
-centroid point and from the ground-truth box. When the image encoder is frozen its embeddings
-are computed once per image and reused (`cache`).
+Images arrive as uint8 pixels (`SceneDataModule`'s class-agnostic scenes) or ImageNet-normalised
+(the shapes data module), and are turned into uint8 pixels that go through SAM's own
+preprocessing (`ResizeLongestSide`, `Sam.preprocess`) exactly as `SamSegmenter` sees them at test
+time. Masks are one per image (B, H, W) or one per object (B, K, H, W). Each batch is split among
+prompt modes; each image gets a target (one of its objects, or for point prompts sometimes the
+background) and prompts sampled from it (`prompts`); every mode group is decoded in one batched
+decoder call (`segmenters.sam.decode_masks`, the segmenter's own), then optionally once more with a
+correction click from the error region. Validation scores the model through `SamSegmenter`, from
+the ground-truth centroid point and from the ground-truth box of each image's largest object.
+When the image encoder is frozen its embeddings are computed once per image and reused (`cache`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from lit_gradcam.sam_training.cache import EmbeddingCache
 from lit_gradcam.sam_training.losses import LossTerms, mask_iou, sam_loss
 from lit_gradcam.sam_training.prompts import (
     MODES,
+    POINT_MODES,
+    choose_targets,
     correction_clicks,
+    largest_object,
     sample_prompts,
     split_modes,
 )
@@ -79,6 +84,9 @@ class SamTuner(L.LightningModule):
     lr, weight_decay: AdamW; warmup_steps: linear warm-up, then a cosine decay to zero over
         the trainer's step budget.
     prompt_mix: share of each prompt mode in a batch (keys from `prompts.MODES`).
+    background_share: chance that an image prompted by points alone targets the background
+        (its points on no object, its target the region no object covers); 0 = always an
+        object, as SAM's own training samples masks.
     max_points: most points of one kind in the multi-point modes.
     box_jitter, box_max_jitter: box noise std as a fraction of the box side, capped in pixels.
     correction: also train a second pass with one correction click from the first pass's error.
@@ -104,6 +112,7 @@ class SamTuner(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_steps: int = 50,
         prompt_mix: dict[str, float] | None = None,
+        background_share: float = 0.0,
         max_points: int = 3,
         box_jitter: float = 0.1,
         box_max_jitter: float = 20.0,
@@ -126,6 +135,8 @@ class SamTuner(L.LightningModule):
             raise ValueError(f"prompt_mix modes must be among {MODES}, got {unknown}")
         if sum(prompt_mix.values()) <= 0 or min(prompt_mix.values()) < 0:
             raise ValueError(f"prompt_mix shares must be >= 0 and not all 0, got {prompt_mix}")
+        if not 0 <= background_share <= 1:
+            raise ValueError(f"background_share must be in [0, 1], got {background_share}")
         if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points}")
         if border_weight < 0:
@@ -213,12 +224,13 @@ class SamTuner(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, _, masks = batch
-        masks = masks.bool()
+        objects = _objects(masks)
         hp = self.hparams
-        state = self.embed(denormalize_to_uint8(images))
+        state = self.embed(_pixels(images))
         passes: list[LossTerms] = []
-        for mode, index in split_modes(len(masks), hp.prompt_mix, masks.device).items():
-            group = masks[index]
+        for mode, index in split_modes(len(objects), hp.prompt_mix, objects.device).items():
+            share = hp.background_share if mode in POINT_MODES else 0.0
+            group, _ = choose_targets(objects[index], share)
             prompts = sample_prompts(group, mode, hp.max_points, hp.box_jitter, hp.box_max_jitter)
             first = self._loss(*self.decode(state, index, prompts, mode == "point"), group)
             passes.append(first)
@@ -231,9 +243,9 @@ class SamTuner(L.LightningModule):
         }
         self.log_dict(
             {f"train/{name}": value for name, value in terms.items() if name != "total"},
-            batch_size=len(masks),
+            batch_size=len(objects),
         )
-        self.log("train/loss", terms["total"], prog_bar=True, batch_size=len(masks))
+        self.log("train/loss", terms["total"], prog_bar=True, batch_size=len(objects))
         return terms["total"]
 
     # ----- evaluation ----------------------------------------------------------------------
@@ -247,10 +259,11 @@ class SamTuner(L.LightningModule):
     def _score(
         self, batch: tuple[Tensor, Tensor, Tensor], stage: str, metrics: torch.nn.ModuleDict
     ) -> None:
-        """IoU of `SamSegmenter`'s masks from the ground-truth centroid point and box."""
+        """IoU of `SamSegmenter`'s masks from the ground-truth centroid point and box (of each
+        image's largest object, where a batch holds several per image)."""
         images, _, masks = batch
-        masks = masks.bool()
-        state = self.embed(denormalize_to_uint8(images))
+        masks = largest_object(_objects(masks))
+        state = self.embed(_pixels(images))
         segmenter = SamSegmenter.from_model(self.sam)
         for name, oracle in EVAL_ORACLES.items():
             # oracles read only the masks; the heatmap argument just names the device
@@ -279,3 +292,14 @@ class SamTuner(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def _objects(masks: Tensor) -> Tensor:
+    """Object masks (B, K, H, W) bool of a batch's masks: (B, H, W) is one object per image."""
+    masks = masks.bool()
+    return masks[:, None] if masks.ndim == 3 else masks
+
+
+def _pixels(images: Tensor) -> Tensor:
+    """uint8 images as they are; ImageNet-normalised ones (the shapes data) back to uint8."""
+    return images if images.dtype == torch.uint8 else denormalize_to_uint8(images)

@@ -8,8 +8,10 @@ import torch
 from lit_gradcam.prompts.geometry import lookup, mask_boxes
 from lit_gradcam.sam_training.prompts import (
     MODES,
+    choose_targets,
     correction_clicks,
     jittered_boxes,
+    largest_object,
     sample_pixels,
     sample_prompts,
     split_modes,
@@ -100,3 +102,59 @@ def test_split_modes_share_the_batch_by_the_mix() -> None:
     assert sorted(torch.cat(list(groups.values())).tolist()) == list(range(10))
     uneven = split_modes(3, {"point": 1.0, "box": 1.0}, "cpu")
     assert sorted(len(index) for index in uneven.values()) == [1, 2]
+
+
+def _two_object_scenes(batch: int = 8) -> torch.Tensor:
+    """(B, 3, 48, 64) object masks: two rectangles, one partly covered (visible part only), and
+    a slot left empty."""
+    objects = torch.zeros(batch, 3, 48, 64, dtype=torch.bool)
+    objects[:, 0, 5:25, 5:30] = True
+    objects[:, 1, 15:40, 20:50] = True
+    objects[:, 0] &= ~objects[:, 1]  # the second rectangle lies over the first
+    return objects
+
+
+@pytest.mark.parametrize("mode", ["point", "points", "points_background"])
+def test_each_point_targets_the_object_under_it_or_the_background(mode: str) -> None:
+    torch.manual_seed(2)
+    objects = _two_object_scenes(64)
+    background = ~objects.any(1)
+    targets, on_background = choose_targets(objects, background_share=0.3)
+    assert 5 < on_background.sum() < 40
+    prompts = sample_prompts(targets, mode, max_points=3, jitter=0.1, max_jitter=20.0)
+    for b in range(64):
+        foreground = prompts.points[b][prompts.labels[b] == 1]
+        under = [lookup(objects[b, k][None], foreground[None])[0] for k in range(3)]
+        if on_background[b]:
+            assert torch.equal(targets[b], background[b])
+            assert not any(hit.any() for hit in under)  # every point on no object
+        else:
+            (k,) = [k for k in range(3) if torch.equal(targets[b], objects[b, k])]
+            assert under[k].all()  # every point on the target, the target's visible part
+        ground = prompts.points[b][prompts.labels[b] == 0]
+        assert not lookup(targets[b][None], ground[None]).any()
+
+
+def test_targets_are_objects_only_when_the_background_share_is_zero() -> None:
+    torch.manual_seed(3)
+    objects = _two_object_scenes(200)
+    targets, on_background = choose_targets(objects, background_share=0.0)
+    assert not on_background.any()
+    picked = [int(torch.equal(targets[b], objects[b, 1])) for b in range(200)]
+    assert 60 < sum(picked) < 140  # both objects, about evenly; never the empty slot
+    all_background, flags = choose_targets(objects, background_share=1.0)
+    assert flags.all() and torch.equal(all_background, ~objects.any(1).expand_as(all_background))
+
+
+def test_an_image_with_no_object_big_enough_targets_the_background() -> None:
+    objects = torch.zeros(2, 2, 10, 10, dtype=torch.bool)
+    objects[0, 0, 0, 0] = True  # one pixel: too small to be a target
+    objects[1, 1, 2:6, 2:6] = True
+    targets, on_background = choose_targets(objects, background_share=0.0)
+    assert on_background.tolist() == [True, False]
+    assert torch.equal(targets[1], objects[1, 1]) and targets[0].sum() == 99
+
+
+def test_largest_object_is_the_one_with_most_visible_pixels() -> None:
+    objects = _two_object_scenes(3)
+    assert torch.equal(largest_object(objects), objects[:, 1])
