@@ -5,7 +5,8 @@ Random weights of the real architectures (no checkpoint needed) and generated sh
 - `SamSegmenter.embed` images/s at encoder batch 1 and `--embed-batch`;
 - decoder fine-tuning steps/s of `--model-type` (encoder frozen, embeddings cached: timed
   after the first epoch has filled the cache), batch `--batch`;
-- from-scratch training steps/s of `sam_tiny` (every part trains), batch `--tiny-batch`.
+- from-scratch training steps/s of `sam_tiny` (every part trains) on the scenes that
+  configs/sam_tiny.yaml trains on (`SceneDataModule`), batch `--tiny-batch`.
 
     python benchmarks/sam_gpu.py
     python benchmarks/sam_gpu.py --model-type vit_l --batch 32
@@ -27,6 +28,7 @@ from lightning.pytorch.callbacks import Callback
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.generate import generate_dataset
 from lit_gradcam.sam_training import SamTuner
+from lit_gradcam.sam_training.scene_data import SceneDataModule
 from lit_gradcam.segmenters.checkpoints import sam_registry
 from lit_gradcam.segmenters.sam import SamSegmenter
 
@@ -60,7 +62,7 @@ def embed_rate(sam, images: torch.Tensor, batch: int, autocast: str | None) -> f
     return len(images) / (time.perf_counter() - start)
 
 
-def train_rate(tuner: SamTuner, data: ShapesDataModule, precision: str, steps: int, skip: int):
+def train_rate(tuner: SamTuner, data: L.LightningDataModule, precision: str, steps: int, skip: int):
     """SamTuner steps/s under `precision`, timing `steps` steps after `skip` untimed ones."""
     timer = StepTimer(skip)
     trainer = L.Trainer(
@@ -99,7 +101,7 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = False
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        train_size = max(4 * args.batch, args.tiny_batch * 2)
+        train_size = 4 * args.batch
         sizes = {"train": train_size, "val": 8, "test": 8}
         generate_dataset(root / "shapes", sizes, progress=False)
         torch.manual_seed(0)
@@ -132,7 +134,8 @@ def main() -> None:
             )
         for name, (precision, _) in PRECISIONS.items():
             L.seed_everything(0)
-            rate = train_rate(SamTuner("sam_tiny"), data(args.tiny_batch), precision, args.steps, 3)
+            scenes = SceneDataModule(batch_size=args.tiny_batch, val_size=8)
+            rate = train_rate(SamTuner("sam_tiny"), scenes, precision, args.steps, 3)
             print(f"  sam_tiny from scratch {name}, batch {args.tiny_batch}: {rate:7.2f} steps/s")
 
 

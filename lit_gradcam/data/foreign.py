@@ -55,6 +55,10 @@ STAR_INNER_RATIO = (0.44, 0.56)
 DIAMOND_ASPECT = (1.0, 1.25)
 TRANSLUCENT_FRACTION = 1 / 3
 ALPHA_RANGE = (0.5, 0.85)
+#: Shape sizes of the two-object scenes (`draw_two_objects`), smaller so that two fit apart.
+TWO_OBJECT_SIZE_RANGE = (10.0, 16.0)
+#: Least gap (pixels) between the two shapes' outer circles.
+TWO_OBJECT_GAP = 2.0
 
 
 def _photo_dir() -> Path:
@@ -232,6 +236,46 @@ def draw_sample(
     image = np.clip(np.rint(background * (1 - weight) + colour * weight), 0, 255).astype(np.uint8)
     info = {"background": kind, "size": size, "alpha": alpha}
     return image, cover >= 0.5, info
+
+
+def _place_apart(
+    reaches: list[float], rng: np.random.Generator, tries: int = 1000
+) -> list[tuple[float, float]]:
+    """Centres for shapes of outer radii `reaches`, wholly inside the frame and at least
+    TWO_OBJECT_GAP apart."""
+    for _ in range(tries):
+        centres = [
+            (rng.uniform(r + 1, WIDTH - r - 1), rng.uniform(r + 1, HEIGHT - r - 1)) for r in reaches
+        ]
+        (x0, y0), (x1, y1) = centres
+        if np.hypot(x1 - x0, y1 - y0) >= reaches[0] + reaches[1] + TWO_OBJECT_GAP:
+            return centres
+    raise RuntimeError(f"could not place shapes of radii {reaches} apart in {tries} tries")
+
+
+def draw_two_objects(
+    backgrounds: ForeignBackgrounds, seed: int, split: str, index: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Image (H, W, 3) uint8, masks (2, H, W) bool and classes of two shapes that do not touch:
+    scene `index` of `split` for the prompt-following benchmark, drawn as `draw_sample` draws."""
+    rng = np.random.default_rng([seed, _split_key(split), 2, index])
+    image, _ = backgrounds.sample(rng)
+    labels = [CLASSES[i] for i in rng.integers(len(CLASSES), size=2)]
+    sizes = rng.uniform(*TWO_OBJECT_SIZE_RANGE, size=2)
+    outlines = [outline(label, size, rng) for label, size in zip(labels, sizes, strict=True)]
+    reaches = [
+        size / 2 if vertices is None else float(np.hypot(*vertices.T).max())
+        for vertices, size in zip(outlines, sizes, strict=True)
+    ]
+    masks = []
+    result = image.astype(np.float64)
+    for vertices, size, (cx, cy) in zip(outlines, sizes, _place_apart(reaches, rng), strict=True):
+        cover = coverage(vertices, size, cx, cy)
+        alpha = rng.uniform(*ALPHA_RANGE) if rng.random() < TRANSLUCENT_FRACTION else 1.0
+        weight = (alpha * cover)[..., None]
+        result = result * (1 - weight) + rng.integers(0, 256, 3) * weight
+        masks.append(cover >= 0.5)
+    return np.clip(np.rint(result), 0, 255).astype(np.uint8), np.stack(masks), labels
 
 
 def write_sample(

@@ -188,3 +188,16 @@ def test_cli_shows_progress(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert "Generating foreign shapes" in capsys.readouterr().err
     with pytest.raises(FileExistsError):
         fg.main(["--root", str(root), "--no-progress"])
+
+
+def test_two_object_scenes_hold_two_shapes_apart_drawn_from_their_seed() -> None:
+    backgrounds = fg.ForeignBackgrounds()
+    for index in range(20):
+        image, masks, labels = fg.draw_two_objects(backgrounds, 0, "test", index)
+        assert image.shape == (HEIGHT, WIDTH, 3) and masks.shape == (2, HEIGHT, WIDTH)
+        assert all(label in CLASSES for label in labels)
+        assert masks.sum((1, 2)).min() >= 40  # both shapes are there, wholly in the frame
+        grown = torch.nn.functional.max_pool2d(torch.from_numpy(masks[:1]).float()[None], 3, 1, 1)
+        assert not (grown[0, 0].numpy() > 0)[masks[1]].any()  # they do not even touch
+    again = fg.draw_two_objects(backgrounds, 0, "test", 19)
+    assert np.array_equal(again[0], image) and np.array_equal(again[1], masks)
