@@ -150,19 +150,26 @@ def stem_cost() -> str:
     )
 
 
+#: Where sam_tiny is tested: (label, results file under results/sam_tiny/).
+SAM_TINY_TESTS = (
+    ("the quick start's test split", "test.json"),
+    ("the foreign generator's test split", "test_foreign.json"),
+)
+
+
 def sam_tiny_training() -> str:
     """The small SAM's fit (wall time, steps) and its IoU from ground-truth prompts."""
     fit = json.loads((RESULTS / "sam_tiny" / "fit.json").read_text())
     lines = [
-        "| split | images | IoU from the GT-centroid point | IoU from the GT box | command |",
+        "| data | images | IoU from the GT-centroid point | IoU from the GT box | command |",
         "|---|---|---|---|---|",
     ]
-    for split in ("val", "test"):
-        run = json.loads((RESULTS / "sam_tiny" / f"{split}.json").read_text())
+    for label, name in SAM_TINY_TESTS:
+        run = json.loads((RESULTS / "sam_tiny" / name).read_text())
         metrics = run["metrics"]
         lines.append(
-            f"| {split} | {run['images']} | {_fmt(metrics[f'{split}/iou_point'])} "
-            f"| {_fmt(metrics[f'{split}/iou_box'])} | `{run['command']}` |"
+            f"| {label} | {run['images']} | {_fmt(metrics['test/iou_point'])} "
+            f"| {_fmt(metrics['test/iou_box'])} | `{run['command']}` |"
         )
     return (
         f"`{fit['command']}`: {fit['global_step']} steps in {fit['seconds'] / 60:.1f} min "
@@ -170,26 +177,23 @@ def sam_tiny_training() -> str:
     )
 
 
-#: Fits of sam_tiny beyond the recipe's step count: (fit, test) results files under results/.
-SAM_TINY_LONGER_FITS = [("sam_tiny/fit_2000_steps.json", "sam_tiny/test_2000_steps.json")]
-
-
-def sam_tiny_longer_fits() -> str:
-    """The same recipe trained for more steps: wall time and IoU on the test split."""
+def prompt_following() -> str:
+    """Per segmenter: does the mask follow the point, on two-object scenes?"""
+    run = json.loads((RESULTS / "prompt_following.json").read_text())
     lines = [
-        "| steps | fit | IoU from the GT-centroid point | IoU from the GT box | commands |",
-        "|---|---|---|---|---|",
+        "| segmenter | IoU with the shape pointed at | mask is the other shape "
+        "| background point: IoU with a shape |",
+        "|---|---|---|---|",
     ]
-    for fit_file, test_file in SAM_TINY_LONGER_FITS:
-        fit = json.loads((RESULTS / fit_file).read_text())
-        test = json.loads((RESULTS / test_file).read_text())
-        metrics = test["metrics"]
+    for row in run["rows"]:
         lines.append(
-            f"| {fit['global_step']} | {fit['seconds'] / 60:.1f} min ({fit['machine']}) "
-            f"| {_fmt(metrics['test/iou_point'])} | {_fmt(metrics['test/iou_box'])} "
-            f"| `{fit['command']}`; `{test['command']}` ({test['images']} test images) |"
+            f"| {row['segmenter']} | {_fmt(row['iou_pointed'])} "
+            f"| {100 * row['other_object']:.1f} % | {_fmt(row['background_object_iou'])} |"
         )
-    return "\n".join(lines)
+    return (
+        f"`{run['command']}`: {run['scenes']} two-object scenes ({run['machine']}; "
+        "`results/prompt_following.json`).\n\n" + "\n".join(lines)
+    )
 
 
 def sam_summary() -> str:
@@ -256,7 +260,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "fit-profile": fit_profile,
     "stem-cost": stem_cost,
     "sam-tiny-training": sam_tiny_training,
-    "sam-tiny-longer-fits": sam_tiny_longer_fits,
+    "prompt-following": prompt_following,
     "quickstart-sam-summary": sam_summary,
     "quickstart-sam-test": pipeline_table("quickstart_sam_test.json"),
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),

@@ -97,6 +97,26 @@ def test_sam_tiny_fit_then_test_from_its_checkpoint_file(tmp_path: Path) -> None
     assert scores[0] == scores[1]
 
 
+def test_sam_tiny_fits_and_validates_in_bf16_mixed_precision(tmp_path: Path) -> None:
+    """The stand-in's config runs under `--trainer.precision bf16-mixed` (what a GPU uses):
+    training steps and validation through SamSegmenter, whose masks come back in float32."""
+    fit = cli_main([
+        "fit", "--config", str(ROOT / "configs" / "sam_tiny.yaml"),
+        "--data.init_args.batch_size", "8",
+        "--data.init_args.val_size", "4",
+        "--data.init_args.eval_batch_size", "4",
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "logs"),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.logger", "false",
+        "--trainer.precision", "bf16-mixed",
+        "--trainer.max_steps", "2",
+        "--trainer.val_check_interval", "2",
+    ])  # fmt: skip
+    assert fit.trainer.global_step == 2
+    assert 0 <= fit.trainer.callback_metrics["val/iou_point"].item() <= 1
+
+
 def test_test_without_checkpoint_is_refused(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["test", *_common(tmp_path)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -16,6 +16,20 @@ from lit_gradcam.data.image_folder import ImageFolder, collate_images
 
 #: Which splits each Lightning stage reads.
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+
+
+def eval_sampler(trainer: Trainer | None, dataset: Dataset) -> Sampler | None:
+    """Under DDP, every item once: each process reads every N-th item, with no padding.
+
+    Lightning's default `DistributedSampler` pads an uneven split by repeating items, and the
+    metrics would count those twice. A process may then run one batch fewer than another, which
+    is safe here: evaluation syncs nothing per batch (torchmetrics and the logged epoch values
+    sync at epoch end), and every process runs at least one batch.
+    """
+    kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
+    if not kwargs or kwargs["num_replicas"] == 1:
+        return None  # Lightning's own choice: sequential, or its sampler where it wants one
+    return UnrepeatedDistributedSampler(dataset, shuffle=False, **kwargs)
 
 
 class ShapesDataModule(LightningDataModule):
@@ -91,11 +105,15 @@ class ShapesDataModule(LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         split = self.splits["val"]
-        return self._loader("val", self.hparams.eval_batch_size, sampler=self._eval_sampler(split))
+        return self._loader(
+            "val", self.hparams.eval_batch_size, sampler=eval_sampler(self.trainer, split)
+        )
 
     def test_dataloader(self) -> DataLoader:
         split = self.splits["test"]
-        return self._loader("test", self.hparams.eval_batch_size, sampler=self._eval_sampler(split))
+        return self._loader(
+            "test", self.hparams.eval_batch_size, sampler=eval_sampler(self.trainer, split)
+        )
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -104,19 +122,6 @@ class ShapesDataModule(LightningDataModule):
             num_workers=self.hparams.num_workers,
             collate_fn=collate_images,
         )
-
-    def _eval_sampler(self, split: Dataset) -> Sampler | None:
-        """Under DDP, every image once: each process reads every N-th image, with no padding.
-
-        Lightning's default `DistributedSampler` pads an uneven split by repeating images, and
-        the metrics would count those twice. A process may then run one batch fewer than
-        another, which is safe here: evaluation syncs nothing per batch (torchmetrics and the
-        logged epoch values sync at epoch end), and every process runs at least one batch.
-        """
-        kwargs = self.trainer.distributed_sampler_kwargs if self.trainer is not None else None
-        if not kwargs or kwargs["num_replicas"] == 1:
-            return None  # Lightning's own choice: sequential, or its sampler where it wants one
-        return UnrepeatedDistributedSampler(split, shuffle=False, **kwargs)
 
     def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
+from lit_gradcam.data.datamodule import eval_sampler
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.sam_training.scene_backgrounds import SceneBackgrounds
 from lit_gradcam.sam_training.scenes import draw_scenes
@@ -128,7 +128,7 @@ class SceneDataModule(LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         hp = self.hparams
         batches = self._batches("val", hp.val_size, hp.eval_batch_size)
-        return self._loader(batches, sampler=self._eval_sampler(batches))
+        return self._loader(batches, sampler=eval_sampler(self.trainer, batches))
 
     def test_dataloader(self) -> DataLoader:
         split = self.test_split
@@ -136,15 +136,8 @@ class SceneDataModule(LightningDataModule):
             split,
             batch_size=self.hparams.eval_batch_size,
             num_workers=self.hparams.num_workers,
-            sampler=self._eval_sampler(split),
+            sampler=eval_sampler(self.trainer, split),
         )
-
-    def _eval_sampler(self, dataset: Dataset) -> Sampler | None:
-        """Under DDP every item once (see `ShapesDataModule._eval_sampler`)."""
-        kwargs = self.trainer.distributed_sampler_kwargs if self.trainer is not None else None
-        if not kwargs or kwargs["num_replicas"] == 1:
-            return None
-        return UnrepeatedDistributedSampler(dataset, shuffle=False, **kwargs)
 
     def _loader(self, batches: Dataset, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers

@@ -235,8 +235,9 @@ class SamSegmenter(Segmenter):
                 prompts.labels[group][keep].view(len(group), n_points),
                 None if prompts.boxes is None else prompts.boxes[group],
             )
-            logits[group.to(sam.device)] = group_logits
-            scores[group.to(sam.device)] = group_scores
+            # float32 out, as under mixed precision the decoder may run in a lower one
+            logits[group.to(sam.device)] = group_logits.float()
+            scores[group.to(sam.device)] = group_scores.float()
         return logits.to(state.device), scores.to(state.device)
 
     def _decode_group(

@@ -173,6 +173,7 @@ def test_export_refuses_a_checkpoint_without_model_type(tmp_path: Path) -> None:
         ({"prompt_mix": {"point": 0.0}}, "prompt_mix shares"),
         ({"max_points": 0}, "max_points"),
         ({"border_weight": -1.0}, "border_weight"),
+        ({"background_share": 1.5}, "background_share"),
     ],
 )
 def test_invalid_arguments(kwargs: dict, message: str) -> None:
