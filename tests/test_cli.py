@@ -68,22 +68,27 @@ def _accuracy_by_hand(checkpoint: Path, root: Path) -> float:
     return (predicted == labels).double().mean().item()
 
 
+def _sam_tiny(tmp_path: Path, batch_size: int, *more: str) -> list[str]:
+    """configs/sam_tiny.yaml on a few small scenes, writing under `tmp_path`."""
+    return [
+        "--config", str(ROOT / "configs" / "sam_tiny.yaml"),
+        "--data.init_args.batch_size", str(batch_size),
+        "--data.init_args.val_size", "4",
+        "--data.init_args.eval_batch_size", "4",
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "logs"),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.logger", "false",
+        *more,
+    ]  # fmt: skip
+
+
 def test_sam_tiny_fit_then_test_from_its_checkpoint_file(tmp_path: Path) -> None:
     """A SamTuner fitted on scenes by the CLI is tested on a shapes folder from its checkpoint
     named as a file (LightningCLI then reads the model's hyper-parameters from it) as well as
     from `last`: same weights, same score."""
     shapes = generate_dataset(tmp_path / "shapes", {"test": 6}, progress=False)
-    common = [
-        "--config", str(ROOT / "configs" / "sam_tiny.yaml"),
-        "--data.init_args.batch_size", "4",
-        "--data.init_args.val_size", "4",
-        "--data.init_args.eval_batch_size", "4",
-        "--data.init_args.test_root", str(shapes),
-        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
-        "--trainer.default_root_dir", str(tmp_path / "logs"),
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.logger", "false",
-    ]  # fmt: skip
+    common = _sam_tiny(tmp_path, 4, "--data.init_args.test_root", str(shapes))
     cli_main(["fit", *common, "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"])
     last = tmp_path / "ckpt" / "last.ckpt"
     trained = torch.load(last, weights_only=True)["state_dict"]
@@ -100,19 +105,8 @@ def test_sam_tiny_fit_then_test_from_its_checkpoint_file(tmp_path: Path) -> None
 def test_sam_tiny_fits_and_validates_in_bf16_mixed_precision(tmp_path: Path) -> None:
     """The stand-in's config runs under `--trainer.precision bf16-mixed` (what a GPU uses):
     training steps and validation through SamSegmenter, whose masks come back in float32."""
-    fit = cli_main([
-        "fit", "--config", str(ROOT / "configs" / "sam_tiny.yaml"),
-        "--data.init_args.batch_size", "8",
-        "--data.init_args.val_size", "4",
-        "--data.init_args.eval_batch_size", "4",
-        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
-        "--trainer.default_root_dir", str(tmp_path / "logs"),
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.logger", "false",
-        "--trainer.precision", "bf16-mixed",
-        "--trainer.max_steps", "2",
-        "--trainer.val_check_interval", "2",
-    ])  # fmt: skip
+    steps = ["--trainer.max_steps", "2", "--trainer.val_check_interval", "2"]
+    fit = cli_main(["fit", *_sam_tiny(tmp_path, 8, "--trainer.precision", "bf16-mixed", *steps)])
     assert fit.trainer.global_step == 2
     assert 0 <= fit.trainer.callback_metrics["val/iou_point"].item() <= 1
 

@@ -100,7 +100,7 @@ class SceneDataModule(LightningDataModule):
         if max_objects < 1 or batch_size < 1 or train_batches < 1:
             raise ValueError("batch_size, train_batches and max_objects must be >= 1")
         self.save_hyperparameters()
-        self.hparams.image_sizes = [tuple(size) for size in image_sizes]
+        self.hparams.image_sizes = image_sizes
         self.test_split: ShapesFolder | None = None
 
     def _batches(self, split: str, scenes: int, batch_size: int) -> SceneBatches:

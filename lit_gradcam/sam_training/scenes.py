@@ -152,16 +152,28 @@ def signed_distance(
     return gap * scale[:, None]
 
 
-def hole_distance(x: Tensor, y: Tensor, kinds: Tensor, scale: Tensor, generator: torch.Generator):
-    """Distance (N, P) in pixels to the edge of an elliptic hole near each object's centre,
-    positive outside the hole; sized to stay inside the object's inner radius."""
+def cut_holes(
+    distance: Tensor,
+    holed: Tensor,
+    x: Tensor,
+    y: Tensor,
+    kinds: Tensor,
+    scale: Tensor,
+    generator: torch.Generator,
+) -> Tensor:
+    """`distance` (N, P) with an elliptic hole cut near the centre of each `holed` (N,) object:
+    the hole is sized to stay inside the object's inner radius, and its pixels are outside."""
     count = len(kinds)
     inner = torch.tensor([0.5, 0.3, 1.0, 1.0, 0.4])[kinds]
     size = _uniform(generator, (count, 2), 0.25, 0.45) * inner[:, None]
     centre = _uniform(generator, (count, 2), -0.1, 0.1) * inner[:, None]
-    hx = (x - centre[:, :1]) / size[:, :1]
-    hy = (y - centre[:, 1:]) / size[:, 1:]
-    return (torch.hypot(hx, hy) - 1) * (size.amin(1) * scale)[:, None]
+    size, centre = size[holed], centre[holed]
+    hx = (x[holed] - centre[:, :1]) / size[:, :1]
+    hy = (y[holed] - centre[:, 1:]) / size[:, 1:]
+    hole = (torch.hypot(hx, hy) - 1) * (size.amin(1) * scale[holed])[:, None]
+    distance = distance.clone()
+    distance[holed] = torch.minimum(distance[holed], hole)
+    return distance
 
 
 def _fills(
@@ -204,8 +216,7 @@ def draw_scenes(
     x, y = _local_frame(centres, radius, aspect, turn, height, width)
     scale = radius * aspect
     distance = signed_distance(kinds, x, y, scale, generator)
-    hole = hole_distance(x, y, kinds, scale, generator)
-    distance = torch.where(holed[:, None], torch.minimum(distance, hole), distance)
+    distance = cut_holes(distance, holed, x, y, kinds, scale, generator)
     soft = (torch.rand(batch, generator=generator) < SOFT_EDGE_SHARE).repeat_interleave(max_objects)
     inside = (distance >= 0) & present.flatten()[:, None]
     cover = torch.where(soft[:, None], (distance + 0.5).clamp(0, 1), inside.float())
