@@ -11,7 +11,10 @@ at the shape's outline instead:
 - rendering: blur and noise, so hard-edged training shapes also teach anti-aliased ones.
 
 It works on ImageNet-normalised (B, 3, H, W) batches in one `grid_sample` and a few
-element-wise ops, so it costs little next to a ResNet step and needs no loader workers.
+element-wise ops, so it costs little next to a ResNet step and needs no loader workers. It
+always computes in float32, also inside a mixed-precision training step. A `strength` below 1
+scales every transform but the mirror towards off: a from-scratch network learns the shapes
+soonest on plain images, and the jitter can be ramped in as it learns (see `ShapeClassifier`).
 Only images are transformed: the classifier never sees masks.
 """
 
@@ -78,8 +81,34 @@ class TrainAugmentation:
         self.channel_shuffle, self.blur, self.blur_amount = channel_shuffle, blur, blur_amount
         self.noise = noise
 
-    def __call__(self, images: Tensor) -> Tensor:
-        """Augment a normalised (B, 3, H, W) batch; returns a new normalised batch."""
+    def __call__(self, images: Tensor, strength: float = 1.0) -> Tensor:
+        """Augment a normalised (B, 3, H, W) batch; returns a new normalised float32 batch.
+        `strength` in [0, 1] scales every transform but the mirror (0: mirror only)."""
+        if not 0 <= strength <= 1:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        with torch.autocast(images.device.type, enabled=False):
+            return self.scaled(strength)._augment(images.float())
+
+    def scaled(self, strength: float) -> TrainAugmentation:
+        """These settings with every transform but the mirror scaled by `strength`."""
+        if strength == 1:
+            return self
+        low, high = self.scale
+        return TrainAugmentation(
+            hflip=self.hflip,
+            translate=self.translate * strength,
+            scale=(1 + (low - 1) * strength, 1 + (high - 1) * strength),
+            rotate=self.rotate * strength,
+            brightness=self.brightness * strength,
+            contrast=self.contrast * strength,
+            saturation=self.saturation * strength,
+            channel_shuffle=self.channel_shuffle * strength,
+            blur=self.blur * strength,
+            blur_amount=self.blur_amount,
+            noise=self.noise * strength,
+        )
+
+    def _augment(self, images: Tensor) -> Tensor:
         mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
         pixels = self._geometry(images * std + mean)

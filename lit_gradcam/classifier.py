@@ -83,6 +83,12 @@ class ShapeClassifier(L.LightningModule):
         label_smoothing: cross-entropy label smoothing (keeps a small-data model from
             growing over-confident logits on the images it has memorised).
         stem_maxpool: keep torchvision's stem max-pool (see `build_resnet`).
+        augmentation_ramp: (start, end) fractions of the run (`max_steps`) over which the
+            augmentation's strength rises from mirror-only to full: a from-scratch network
+            learns the shapes from plain images first, then the jitter makes it robust, in one
+            run. (0, 0): full strength from the first step.
+        channels_last: run the network in channels-last memory format; None: when the trainer
+            trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
     """
 
     def __init__(
@@ -96,14 +102,23 @@ class ShapeClassifier(L.LightningModule):
         augmentation: TrainAugmentation | None = DEFAULT_AUGMENTATION,
         label_smoothing: float = 0.0,
         stem_maxpool: bool = True,
+        augmentation_ramp: tuple[float, float] = (0.0, 0.0),
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
+        start, end = augmentation_ramp
+        if not 0 <= start <= end <= 1:
+            raise ValueError(
+                "model.augmentation_ramp must be (start, end) fractions of the run with "
+                f"0 <= start <= end <= 1, got {augmentation_ramp}"
+            )
         # the run's config.yaml records the augmentation; a checkpoint needs none to predict
         self.save_hyperparameters(ignore=["augmentation"])
         self.augmentation = augmentation
         weight_enum(arch, weights)  # a bad name fails now, not when fit starts
         self.model = build_resnet(arch, num_classes, None, stem_maxpool)
         self._pretrained_loaded = False
+        self._channels_last = False
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
@@ -116,14 +131,35 @@ class ShapeClassifier(L.LightningModule):
             pretrained = build_resnet(hp.arch, hp.num_classes, hp.weights, hp.stem_maxpool)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
+        channels_last = self.hparams.channels_last
+        if channels_last is None:
+            channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
+        self._channels_last = channels_last
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model.to(memory_format=memory_format)
 
     def forward(self, images: Tensor) -> Tensor:
+        if self._channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         return self.model(images)
+
+    def augmentation_strength(self) -> float:
+        """Where the augmentation ramp stands at the current step: 0 before, 1 after (and 1
+        outside a trainer's run)."""
+        start, end = self.hparams.augmentation_ramp
+        if end == 0 or self._trainer is None:
+            return 1.0
+        progress = self.global_step / max(self.trainer.estimated_stepping_batches, 1)
+        if progress >= end:
+            return 1.0
+        if progress <= start:
+            return 0.0
+        return (progress - start) / (end - start)
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels, _ = batch  # the mask is never used: the classifier learns from labels
         if self.augmentation is not None:
-            images = self.augmentation(images)
+            images = self.augmentation(images, self.augmentation_strength())
         loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True)
         return loss
@@ -147,7 +183,10 @@ class ShapeClassifier(L.LightningModule):
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
         optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+            self.parameters(),
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+            fused=self.device.type in ("cpu", "cuda") or None,  # one kernel for all parameters
         )
         if not self.hparams.one_cycle:
             return optimizer

@@ -16,6 +16,7 @@ from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import DatasetError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.precision import default_precision
 from lit_gradcam.prediction import MaskWriter, OutputExistsError
 from lit_gradcam.pretrained import MIRROR_ONLY
 from lit_gradcam.segmenters.checkpoints import (
@@ -81,6 +82,8 @@ class LitGradCamCLI(LightningCLI):
                         }
                     },
                 },
+                # mixed precision where the hardware runs it natively (written to config.yaml)
+                "trainer.precision": default_precision(),
                 "trainer.max_steps": 1200,
                 "trainer.max_epochs": -1,
                 "trainer.val_check_interval": 200,

@@ -29,6 +29,35 @@ def test_everything_off_is_the_identity() -> None:
     torch.testing.assert_close(out, images, atol=1e-4, rtol=0)
 
 
+def test_strength_zero_leaves_only_the_mirror() -> None:
+    images = normalize_imagenet(torch.rand(3, 3, 48, 64))
+    out = TrainAugmentation(hflip=0.0)(images, strength=0.0)
+    torch.testing.assert_close(out, images, atol=1e-4, rtol=0)
+    mirrored = TrainAugmentation(hflip=1.0)(images, strength=0.0)
+    torch.testing.assert_close(mirrored, images.flip(-1), atol=1e-4, rtol=0)
+
+
+def test_strength_scales_each_range_towards_off() -> None:
+    half = TrainAugmentation(scale=(0.8, 1.2), rotate=10.0, noise=0.02).scaled(0.5)
+    assert half.scale == pytest.approx((0.9, 1.1))
+    assert (half.rotate, half.noise, half.hflip) == pytest.approx((5.0, 0.01, 0.5))
+    with pytest.raises(ValueError, match="strength"):
+        TrainAugmentation()(_square_batch(), strength=1.5)
+
+
+def test_it_computes_in_float32_inside_a_bf16_autocast_region() -> None:
+    """Inside a mixed-precision training step the jitter is the one float32 gives (its blur
+    blends two images, which autocast would otherwise compute in two precisions)."""
+    images = _square_batch(8)
+    torch.manual_seed(0)
+    expected = TrainAugmentation(blur=1.0)(images)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = TrainAugmentation(blur=1.0)(images)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+
+
 def test_hflip_mirrors_every_image_when_certain() -> None:
     images = normalize_imagenet(torch.rand(3, 3, 48, 64))
     out = TrainAugmentation(**{**OFF, "hflip": 1.0})(images)

@@ -35,14 +35,16 @@ def test_fit_memorises_a_batch_through_training_step_and_schedule() -> None:
 
 
 class _Spy(TrainAugmentation):
-    """Records what it is given and returns it unchanged."""
+    """Records what it is given (images and strength) and returns the images unchanged."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[torch.Tensor] = []
+        self.strengths: list[float] = []
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
         self.seen.append(images)
+        self.strengths.append(strength)
         return images
 
 
@@ -60,6 +62,29 @@ def test_training_step_augments_images_and_never_reads_masks() -> None:
         losses.append(model.training_step((images, labels, masks), 0))
     assert len(spy.seen) == 2 and torch.equal(spy.seen[0], images)
     assert torch.equal(losses[0], losses[1])  # the mask changes nothing
+
+
+def test_augmentation_ramps_from_mirror_only_to_full_strength_over_the_run() -> None:
+    """With a ramp over the middle half of an 8-step run, the strength is 0 up to step 2,
+    rises linearly, and is 1 from step 6 on."""
+    torch.manual_seed(0)
+    spy = _Spy()
+    model = ShapeClassifier(augmentation=spy, augmentation_ramp=(0.25, 0.75))
+    batches = _fixed_batches(
+        torch.randn(4, 3, 48, 64), torch.arange(4), torch.zeros(4, 48, 64, dtype=torch.bool)
+    )
+    trainer = L.Trainer(
+        max_steps=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(model, train_dataloaders=batches)
+    assert spy.strengths == pytest.approx([0, 0, 0, 0.25, 0.5, 0.75, 1, 1])
+
+
+@pytest.mark.parametrize("ramp", [(0.5, 0.25), (-0.1, 0.5), (0.2, 1.5)])
+def test_an_augmentation_ramp_out_of_order_is_refused(ramp: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match="augmentation_ramp"):
+        ShapeClassifier(augmentation_ramp=ramp)
 
 
 def test_default_augmentation_is_on_and_can_be_switched_off() -> None:

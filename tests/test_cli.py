@@ -1,6 +1,7 @@
 """The command line end to end on a tiny generated dataset (fit, then test from `last`), every
 shipped config parsed for every subcommand, and the errors a user reads instead of a traceback."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def _common(tmp_path: Path) -> list[str]:
         "--checkpoint.dirpath", str(tmp_path / "ckpt"),
         "--trainer.default_root_dir", str(tmp_path / "logs"),
         "--trainer.enable_progress_bar", "false",
+        "--trainer.precision", "32-true",  # the by-hand checks compute in float32
     ]  # fmt: skip
 
 
@@ -109,6 +111,52 @@ def test_sam_tiny_fits_and_validates_in_bf16_mixed_precision(tmp_path: Path) -> 
     fit = cli_main(["fit", *_sam_tiny(tmp_path, 8, "--trainer.precision", "bf16-mixed", *steps)])
     assert fit.trainer.global_step == 2
     assert 0 <= fit.trainer.callback_metrics["val/iou_point"].item() <= 1
+
+
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "bf16-mixed",
+        pytest.param(
+            "16-mixed",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 AMP is CUDA's"),
+        ),
+    ],
+)
+def test_classifier_fits_tests_and_predicts_in_mixed_precision(
+    tmp_path: Path, precision: str
+) -> None:
+    """Mixed precision end to end: the network trains in channels-last layout, and `test` and
+    `predict` give what they give in float32 (Grad-CAM, the segmenters and the written
+    probabilities run outside autocast)."""
+    bf16 = [*_common(tmp_path), "--trainer.precision", precision]
+    fit = cli_main(["fit", *bf16, "--trainer.max_steps", "4"])
+    assert fit.model.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    results = {}
+    for name, args in (("bf16", bf16), ("fp32", _common(tmp_path))):
+        logs = tmp_path / f"logs_{name}"
+        cli_main(["test", *args, "--ckpt_path", "last", "--trainer.default_root_dir", str(logs)])
+        (results_file,) = logs.rglob("results.json")
+        results[name] = json.loads(results_file.read_text())
+    for bf16_row, fp32_row in zip(results["bf16"]["rows"], results["fp32"]["rows"], strict=True):
+        assert bf16_row["strategy"] == fp32_row["strategy"]
+        assert bf16_row["hit_rate_fg"] == pytest.approx(fp32_row["hit_rate_fg"], abs=0.11)
+        assert bf16_row["iou"] == pytest.approx(fp32_row["iou"], abs=0.05)
+    images = tmp_path / "shapes" / "images" / "test"
+    predictions = {}
+    for name, args in (("bf16", bf16), ("fp32", _common(tmp_path))):
+        out = tmp_path / f"predictions_{name}"
+        cli_main(
+            ["predict", *args, "--ckpt_path", "last", "--data.predict_dir", str(images),
+             "--output.output_dir", str(out)]
+        )  # fmt: skip
+        assert len(list(out.glob("*_mask.png"))) == 10
+        predictions[name] = list(csv.DictReader((out / "predictions.csv").open()))
+    for bf16_row, fp32_row in zip(predictions["bf16"], predictions["fp32"], strict=True):
+        assert bf16_row["predicted_class"] == fp32_row["predicted_class"]
+        assert float(bf16_row["probability"]) == pytest.approx(
+            float(fp32_row["probability"]), abs=2e-3
+        )
 
 
 def test_test_without_checkpoint_is_refused(tmp_path: Path, capsys) -> None:

@@ -50,6 +50,7 @@ def _data_args(tmp: Path) -> list[str]:
         "--checkpoint.dirpath", str(tmp / "ckpt"),
         "--trainer.default_root_dir", str(tmp / "logs"),
         "--trainer.enable_progress_bar", "false",
+        "--trainer.precision", "32-true",  # the by-hand checks compute in float32
     ]  # fmt: skip
 
 
