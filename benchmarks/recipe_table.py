@@ -2,22 +2,30 @@
 
     python benchmarks/recipe_table.py --name foreign3500_scratch --data-root data/foreign3500 \\
         --config configs/quickstart.yaml --config configs/from_scratch.yaml \\
-        --output results/recipes/foreign3500_scratch.json [-- extra CLI overrides]
+        --output results/recipes/foreign3500_scratch.json [--generate] [--warm] \\
+        [-- extra CLI overrides]
 
 Runs `python main.py fit` and `python main.py test --ckpt_path last` with the given configs
-(default: the quick start's) on an existing dataset folder (nothing is generated), each in
-its own process, and records the wall time of each, test accuracy, every pipeline's metrics
-and the exact commands. `scripts/render_results.py` turns these files into the README's table.
+(default: the quick start's), each in its own process, as on a fresh machine: torch hub's
+cache (`TORCH_HOME`) is a new empty folder, so whatever `fit` builds on first use (the
+`weights: shapes` file) is part of its time. The dataset folder must exist, unless
+`--generate`: then it must not, and `fit` generates it, also inside its time. `--warm` times a
+second `fit` (into its own checkpoint folder) with that cache and data in place. It records the
+wall time of each run, the notes of any weights built, test accuracy, every pipeline's metrics
+and the exact commands.
+`scripts/render_results.py` turns these files into the README's tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,18 +34,23 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(command: list[str]) -> float:
-    """Run one CLI command from the repo root; its wall time in seconds."""
+def _run(command: list[str], torch_home: str) -> float:
+    """Run one CLI command from the repo root with the given torch hub cache; its wall time
+    in seconds."""
     print("$", shlex.join(command), flush=True)
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True)
+    subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "TORCH_HOME": torch_home})
     return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True, help="the cell's name: logs and checkpoints")
-    parser.add_argument("--data-root", required=True, help="an existing homework-layout folder")
+    parser.add_argument("--data-root", required=True, help="a homework-layout folder")
+    parser.add_argument(
+        "--generate", action="store_true", help="--data-root is absent: fit generates it"
+    )
+    parser.add_argument("--warm", action="store_true", help="also time a second, warm fit")
     parser.add_argument(
         "--config",
         action="append",
@@ -48,17 +61,33 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     configs = args.config or ["configs/quickstart.yaml"]
-    common = [
-        *(arg for config in configs for arg in ("--config", config)),
-        "--data.root", args.data_root,
-        "--data.generate", "false",
-        "--checkpoint.dirpath", f"checkpoints/recipes/{args.name}",
-        "--trainer.logger.init_args.name", f"recipes/{args.name}",
-    ]  # fmt: skip
-    fit = [sys.executable, "main.py", "fit", *common, *args.overrides]
-    test = [sys.executable, "main.py", "test", *common, *args.overrides, "--ckpt_path", "last"]
-    fit_seconds = _run(fit)
-    test_seconds = _run(test)
+    data_root = ROOT / args.data_root
+    if args.generate == data_root.exists():
+        parser.error(
+            f"--data-root {args.data_root} " + ("exists" if args.generate else "does not exist")
+        )
+
+    def command(subcommand: str, name: str, *more: str) -> list[str]:
+        return [
+            sys.executable, "main.py", subcommand,
+            *(arg for config in configs for arg in ("--config", config)),
+            "--data.root", args.data_root,
+            "--data.generate", str(args.generate).lower(),
+            "--checkpoint.dirpath", f"checkpoints/recipes/{name}",
+            "--trainer.logger.init_args.name", f"recipes/{name}",
+            *args.overrides, *more,
+        ]  # fmt: skip
+
+    fit = command("fit", args.name)
+    test = command("test", args.name, "--ckpt_path", "last")
+    with tempfile.TemporaryDirectory(prefix="recipe_torch_home_") as torch_home:
+        fit_seconds = _run(fit, torch_home)
+        warm_seconds = _run(command("fit", f"{args.name}_warm"), torch_home) if args.warm else None
+        test_seconds = _run(test, torch_home)
+        built = [  # the JSON notes of the weights the first fit built (`weights: shapes`)
+            json.loads(note.read_text())
+            for note in sorted(Path(torch_home).glob("hub/checkpoints/*.json"))
+        ]
     log_root = ROOT / "lightning_logs" / "recipes" / args.name
     results_file = max(log_root.glob("version_*/results.json"), key=lambda p: p.stat().st_mtime)
     results = json.loads(results_file.read_text())
@@ -69,8 +98,12 @@ def main(argv: list[str] | None = None) -> dict:
         "overrides": args.overrides,
         "fit_command": shlex.join(["python", *fit[1:]]),
         "test_command": shlex.join(["python", *test[1:]]),
+        "fresh_machine": "empty TORCH_HOME"
+        + (", no data folder (fit generates it)" if args.generate else ""),
         "fit_seconds": round(fit_seconds, 1),
+        "warm_fit_seconds": None if warm_seconds is None else round(warm_seconds, 1),
         "test_seconds": round(test_seconds, 1),
+        "built_weights": built,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "test_acc": results["test/acc"],
         "num_images": results["num_images"],

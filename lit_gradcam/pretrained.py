@@ -2,11 +2,12 @@
 
 `model.weights: shapes` fine-tunes from a ResNet that has already learned the five shapes on
 a large generated dataset. No file can be downloaded offline, so the weights are built on
-first use: the generator writes its dataset into a temporary folder and `ShapesPretraining`'s
-recipe trains on it, with Lightning's progress bar. The result is cached the way torchvision
-caches its weights, in torch hub's ``checkpoints/`` folder (``$TORCH_HOME``), under a name that
-holds a hash of the recipe, so a changed recipe never loads stale weights. A file lock lets
-only one process build (DDP ranks, two runs at once); the others wait and load its file.
+first use: the generator draws its images into memory (no files to write and read back) and
+`ShapesPretraining`'s recipe trains on them in the CLI's default precision, with progress bars.
+The result is cached the way torchvision caches its weights, in torch hub's ``checkpoints/``
+folder (``$TORCH_HOME``), under a name that holds a hash of the recipe, so a changed recipe
+never loads stale weights. A file lock lets only one process build (DDP ranks, two runs at
+once); the others wait and load its file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from filelock import FileLock
-from torch import nn
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from lit_gradcam.data import CLASSES
+from lit_gradcam.data.backgrounds import NaturalBackgrounds
+from lit_gradcam.data.generate import SIZE_RANGE, draw_sample
+from lit_gradcam.imaging import normalize_imagenet
+from lit_gradcam.precision import default_precision
 
 #: The `model.weights` value that selects these weights.
 SHAPES_WEIGHTS = "shapes"
@@ -33,12 +43,18 @@ class ShapesPretraining:
     """How the shapes weights are made: the generator's split sizes and seed (not the quick
     start's seed, so fine-tuning there sees new images), the training length and optimiser,
     and mirror-only augmentation (a from-scratch ResNet learns the shapes soonest without
-    the heavier jitter, which fine-tuning then adds)."""
+    the heavier jitter, which fine-tuning then adds).
+
+    The training shapes are `train_shape_sizes` px across, up to twice the dataset's largest:
+    on the dataset's own small shapes, which torchvision's stem shrinks fourfold at once, a
+    from-scratch ResNet stays at chance for hundreds of steps, while larger ones among them
+    get it learning at once. Validation uses the dataset's own sizes."""
 
     train_size: int = 20000
     val_size: int = 1000
     seed: int = 1000
-    max_steps: int = 2500
+    max_steps: int = 800
+    train_shape_sizes: tuple[float, float] = (13.0, 38.0)
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -101,42 +117,62 @@ def load_shapes_weights(
         )
 
 
+class DrawnSplit(Dataset):
+    """One split of the generator's images, drawn into memory: (image, label, mask) items as
+    `ShapesFolder` gives them, without writing and decoding PNG files."""
+
+    def __init__(
+        self, seed: int, split: str, count: int, size_range: tuple[float, float] = SIZE_RANGE
+    ) -> None:
+        source = NaturalBackgrounds()
+        samples = [
+            draw_sample(source, seed, split, index, size_range)
+            for index in tqdm(range(count), desc=f"Drawing {split} shapes")
+        ]
+        self.images = torch.from_numpy(np.stack([image for image, _, _ in samples]))
+        self.masks = torch.from_numpy(np.stack([mask for _, mask, _ in samples]))
+        self.labels = torch.tensor([CLASSES.index(label) for _, _, label in samples])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+        image = normalize_imagenet(self.images[index].permute(2, 0, 1).float().div_(255))
+        return image, self.labels[index], self.masks[index]
+
+
 def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining) -> None:
-    """Generate the recipe's data, train on it, and write the backbone's weights atomically,
-    with a JSON note of the recipe and the validation accuracy beside them."""
+    """Draw the recipe's data, train on it, and write the backbone's weights atomically, with a
+    JSON note of the recipe and the validation accuracy beside them."""
     import lightning as L
 
     from lit_gradcam.augmentation import TrainAugmentation
     from lit_gradcam.classifier import ShapeClassifier
-    from lit_gradcam.data.datamodule import ShapesDataModule
 
     print(
         f"Building shapes-pretrained {arch} weights (first use of `weights: {SHAPES_WEIGHTS}`; "
         f"cached afterwards in {path})"
     )
     start = time.perf_counter()
+    train = DrawnSplit(recipe.seed, "train", recipe.train_size, recipe.train_shape_sizes)
+    val = DrawnSplit(recipe.seed, "val", recipe.val_size)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    model = ShapeClassifier(
+        arch=arch,
+        weights=None,
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        augmentation=TrainAugmentation(**MIRROR_ONLY, hflip=recipe.hflip),
+        stem_maxpool=stem_maxpool,
+    )
+    precision = default_precision()
     with tempfile.TemporaryDirectory(prefix="lit_gradcam_shapes_") as scratch:
-        data = ShapesDataModule(
-            root=str(Path(scratch) / "data"),
-            batch_size=recipe.batch_size,
-            train_size=recipe.train_size,
-            val_size=recipe.val_size,
-            test_size=0,
-            seed=recipe.seed,
-        )
-        model = ShapeClassifier(
-            arch=arch,
-            weights=None,
-            lr=recipe.lr,
-            weight_decay=recipe.weight_decay,
-            augmentation=TrainAugmentation(**MIRROR_ONLY, hflip=recipe.hflip),
-            stem_maxpool=stem_maxpool,
-        )
         trainer = L.Trainer(
             max_steps=recipe.max_steps,
             max_epochs=-1,
             val_check_interval=recipe.max_steps,
             check_val_every_n_epoch=None,
+            precision=precision,
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
@@ -145,11 +181,18 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
         )
         with torch.random.fork_rng():
             torch.manual_seed(recipe.seed)
-            trainer.fit(model, datamodule=data)
+            trainer.fit(
+                model,
+                train_dataloaders=DataLoader(
+                    train, batch_size=recipe.batch_size, shuffle=True, generator=generator
+                ),
+                val_dataloaders=DataLoader(val, batch_size=100),
+            )
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     torch.save(model.model.state_dict(), partial)
     os.replace(partial, path)
     note = {"recipe": dataclasses.asdict(recipe), "arch": arch, "stem_maxpool": stem_maxpool}
+    note["precision"] = precision
     note["val_acc"] = float(trainer.callback_metrics.get("val/acc", float("nan")))
     note["build_seconds"] = round(time.perf_counter() - start, 1)
     path.with_suffix(".json").write_text(json.dumps(note, indent=2) + "\n")

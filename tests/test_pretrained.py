@@ -7,7 +7,15 @@ import torch
 
 import lit_gradcam.pretrained as pretrained
 from lit_gradcam.classifier import ShapeClassifier, build_resnet
-from lit_gradcam.pretrained import ShapesPretraining, load_shapes_weights, shapes_weights_path
+from lit_gradcam.data.dataset import ShapesFolder
+from lit_gradcam.data.generate import generate_dataset
+from lit_gradcam.pretrained import (
+    DEFAULT_PRETRAINING,
+    DrawnSplit,
+    ShapesPretraining,
+    load_shapes_weights,
+    shapes_weights_path,
+)
 
 TINY = ShapesPretraining(train_size=10, val_size=5, max_steps=2, batch_size=5)
 
@@ -82,3 +90,21 @@ def test_unknown_weight_names_mention_shapes() -> None:
         build_resnet("resnet18", 5, "SHAPES_V9")
     with pytest.raises(ValueError, match="'shapes'"):  # at construction, not when fit starts
         ShapeClassifier(weights="SHAPES_V9")
+
+
+def test_drawn_split_holds_what_the_generator_writes(tmp_path: Path) -> None:
+    """The build's in-memory split is the generated folder's split, item for item (PNG is
+    lossless), without writing any file."""
+    root = generate_dataset(tmp_path / "shapes", {"val": 6}, seed=3, progress=False)
+    written, drawn = ShapesFolder(root, "val"), DrawnSplit(3, "val", 6)
+    assert len(drawn) == len(written) == 6
+    for index in range(6):
+        for ours, theirs in zip(drawn[index], written[index], strict=True):
+            assert ours.dtype == theirs.dtype
+            torch.testing.assert_close(ours, theirs, atol=0, rtol=0)
+
+
+def test_the_build_trains_on_larger_shapes_than_the_dataset_holds() -> None:
+    default = DrawnSplit(0, "train", 30).masks.sum((1, 2)).float().mean()
+    larger = DrawnSplit(0, "train", 30, DEFAULT_PRETRAINING.train_shape_sizes)
+    assert larger.masks.sum((1, 2)).float().mean() > 2 * default

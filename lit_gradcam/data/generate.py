@@ -99,13 +99,18 @@ def class_of(seed: int, split: str, index: int) -> str:
 
 
 def draw_sample(
-    background: BackgroundSource, seed: int, split: str, index: int
+    background: BackgroundSource,
+    seed: int,
+    split: str,
+    index: int,
+    size_range: tuple[float, float] = SIZE_RANGE,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Image (H, W, 3) uint8, mask (H, W) bool and class name of image `index` of `split`."""
+    """Image (H, W, 3) uint8, mask (H, W) bool and class name of image `index` of `split`,
+    its shape `size_range` px across (the dataset's own range by default)."""
     label = class_of(seed, split, index)
     rng = np.random.default_rng([seed, _split_key(split), 0, index])
     image = background.sample(rng)
-    size = rng.uniform(*SIZE_RANGE)
+    size = rng.uniform(*size_range)
     margin = BORDER_MARGIN * size
     cx, cy = rng.uniform(margin, WIDTH - margin), rng.uniform(margin, HEIGHT - margin)
     mask = shape_mask(label, cx, cy, size, rng)
