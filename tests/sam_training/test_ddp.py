@@ -17,9 +17,8 @@ def _main(tmp_path: Path, subcommand: str, devices: int, *extra: str) -> None:
     args = [
         sys.executable, "main.py", subcommand,
         "--config", str(ROOT / "configs" / "sam_tiny.yaml"),
-        "--data.root", str(tmp_path / "shapes"),
-        "--data.train_size", "20", "--data.val_size", "7", "--data.test_size", "2",
-        "--data.batch_size", "4", "--data.eval_batch_size", "2",
+        "--data.init_args.val_size", "7",  # uneven across 2 processes
+        "--data.init_args.batch_size", "4", "--data.init_args.eval_batch_size", "2",
         "--checkpoint.dirpath", str(tmp_path / "ckpt"),
         "--trainer.default_root_dir", str(tmp_path / "root"),  # config.yaml goes there
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
