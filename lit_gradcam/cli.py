@@ -8,7 +8,13 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import (
+    ArgsType,
+    LightningArgumentParser,
+    LightningCLI,
+    SaveConfigCallback,
+)
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lit_gradcam.classifier import ShapeClassifier, WeightsUnavailableError
 from lit_gradcam.data.backgrounds import BackgroundUnavailableError
@@ -46,6 +52,37 @@ CLASSIFIER = f"{ShapeClassifier.__module__}.{ShapeClassifier.__qualname__}"
 #: The data a config gets when it names none: the shapes dataset (the SAM stand-in's
 #: training config names `SceneDataModule`).
 SHAPES_DATA = f"{ShapesDataModule.__module__}.{ShapesDataModule.__qualname__}"
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Saves the run's `config.yaml` beside its logs, as Lightning does, or, without a logger,
+    beside its checkpoints: never into the current folder, where Lightning's fallback would
+    overwrite a file of the user's."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not trainer.loggers:
+            self.save_to_log_dir = False  # save_config below writes it instead
+        super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.save_to_log_dir:
+            return
+        checkpoints = trainer.checkpoint_callback
+        if checkpoints is None or not checkpoints.dirpath:
+            rank_zero_warn(
+                f"no logger and no checkpoint folder: the run's {self.config_filename} is not "
+                "saved (it would land in the current folder)"
+            )
+            return
+        folder = Path(checkpoints.dirpath)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(
+            self.config,
+            str(folder / self.config_filename),
+            skip_none=False,
+            overwrite=True,  # the checkpoint folder's own config, as its last.ckpt is
+            multifile=self.multifile,
+        )
 
 
 class LitGradCamCLI(LightningCLI):
@@ -183,6 +220,7 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LitGradCamCLI:
         subclass_mode_data=True,
         seed_everything_default=0,
         trainer_defaults={"inference_mode": False},
+        save_config_callback=RunConfigSaver,
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,

@@ -222,3 +222,19 @@ def test_a_bad_data_folder_prints_one_message_and_exits_nonzero(tmp_path: Path) 
     assert "Traceback" not in done.stderr
     assert str(root / "images" / "train" / "a.png") in done.stderr
     assert str(root / "labels" / "train" / "a.txt") in done.stderr
+
+
+def test_without_a_logger_the_config_goes_beside_the_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--trainer.logger false` with no root folder: Lightning would write config.yaml into the
+    current folder, over a file of the user's; it goes into the checkpoint folder instead."""
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "config.yaml"
+    mine.write_text("my own notes\n")
+    args = [arg for arg in _common(tmp_path) if arg != "--trainer.default_root_dir"]
+    args.remove(str(tmp_path / "logs"))
+    cli_main(["fit", *args, "--trainer.max_steps", "1", "--trainer.logger", "false"])
+    assert mine.read_text() == "my own notes\n"
+    saved = yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())
+    assert saved["trainer"]["logger"] is False and saved["trainer"]["max_steps"] == 1
