@@ -149,6 +149,12 @@ class LitGradCamCLI(LightningCLI):
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path is not None and "://" in ckpt_path:
+            parser.error(
+                f"--ckpt_path {ckpt_path}: remote checkpoints are not loaded (Lightning unpickles "
+                "them in full, which runs any code they hold); download the file, check it, and "
+                "pass its local path"
+            )
         if ckpt_path is not None and _names_a_local_file(ckpt_path):
             self._require_checkpoint_file(ckpt_path)
 

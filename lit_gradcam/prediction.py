@@ -75,6 +75,13 @@ class MaskWriter(BasePredictionWriter):
             return
         # first, so a bad strategy name or segmenter checkpoint fails before any file changes
         self.pipeline = self.method.for_predict().to(pl_module.device)
+        predict_dir = getattr(getattr(trainer.datamodule, "hparams", None), "predict_dir", None)
+        if predict_dir is not None and Path(predict_dir).resolve() == self.output_dir.resolve():
+            raise OutputExistsError(
+                f"--output.output_dir {self.output_dir} is the folder being predicted "
+                "(--data.predict_dir): the next run would read its masks as inputs; choose "
+                "another --output.output_dir"
+            )
         written = self._previous_outputs()
         if written and not self.overwrite:
             raise OutputExistsError(

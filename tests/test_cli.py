@@ -203,6 +203,16 @@ def test_a_bad_checkpoint_file_is_named(
     assert message in err and str(checkpoint) in err
 
 
+def test_a_remote_checkpoint_is_refused_before_anything_is_fetched(tmp_path: Path, capsys) -> None:
+    """Lightning would unpickle a URL's checkpoint in full (arbitrary code): refused at once."""
+    url = "https://example.invalid/classifier.ckpt"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", *_common(tmp_path), "--ckpt_path", url])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert url in err and "remote checkpoints are not loaded" in err
+
+
 def test_a_bad_data_folder_prints_one_message_and_exits_nonzero(tmp_path: Path) -> None:
     """`python main.py fit` on a folder with a truncated image and an unknown class: each named
     in one message, no traceback, exit status 1."""

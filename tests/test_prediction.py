@@ -207,6 +207,19 @@ def test_predict_without_a_folder_is_a_clear_error(trained: dict[str, Path]) -> 
         )  # fmt: skip
 
 
+def test_predicting_into_the_folder_being_predicted_is_refused(trained: dict[str, Path]) -> None:
+    """The masks would become the next run's inputs: one message, and no file written."""
+    folder = trained["folder"]
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["predict", *_data_args(trained["tmp"]), "--ckpt_path", "last",
+             "--data.predict_dir", str(folder), "--output.output_dir", str(folder)]
+        )  # fmt: skip
+    assert "is the folder being predicted" in str(exit_info.value.code)  # main's one message
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 @pytest.mark.slow
 def test_two_ddp_processes_write_the_same_files_as_one(trained: dict[str, Path]) -> None:
     single, double = trained["tmp"] / "single", trained["tmp"] / "double"
