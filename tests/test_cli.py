@@ -248,3 +248,23 @@ def test_without_a_logger_the_config_goes_beside_the_checkpoints(
     assert mine.read_text() == "my own notes\n"
     saved = yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())
     assert saved["trainer"]["logger"] is False and saved["trainer"]["max_steps"] == 1
+
+
+def test_a_data_root_that_is_a_file_or_another_generated_set_is_one_message(
+    tmp_path: Path,
+) -> None:
+    """`data.root` naming a file, or a folder generated with other split sizes (the README's
+    `generate --train 3500` followed by a bare `fit`): one message, nothing touched."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a dataset\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *_common(tmp_path), "--data.root", str(a_file)])
+    assert "is a file" in str(exit_info.value.code) and str(a_file) in str(exit_info.value.code)
+    assert a_file.read_text() == "not a dataset\n"
+    other = generate_dataset(tmp_path / "other", {"train": 5, "val": 5, "test": 5}, progress=False)
+    marker = (other / "dataset.json").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *_common(tmp_path), "--data.root", str(other)])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "--data.generate false" in message
+    assert (other / "dataset.json").read_text() == marker

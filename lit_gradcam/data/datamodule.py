@@ -72,6 +72,11 @@ class ShapesDataModule(LightningDataModule):
         hp = self.hparams
         if self.trainer is not None and self.trainer.state.fn == TrainerFn.PREDICTING:
             return  # predict reads predict_dir only
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(
+                f"data.root {self.root} is a file; expected a dataset folder (the homework "
+                "layout images/, masks/, labels/) or a path where one can be generated"
+            )
         if not hp.generate:
             if not self.root.is_dir():
                 raise DatasetError(
@@ -83,7 +88,12 @@ class ShapesDataModule(LightningDataModule):
         if self.root.is_dir() and any(self.root.iterdir()) and not (self.root / MARKER).exists():
             return  # a dataset this generator did not make: read as is
         sizes = {"train": hp.train_size, "val": hp.val_size, "test": hp.test_size}
-        generate_dataset(self.root, sizes, hp.seed, hp.background)
+        try:
+            generate_dataset(self.root, sizes, hp.seed, hp.background)
+        except FileExistsError as error:  # a generated set of other sizes, seed or background
+            raise DatasetError(
+                f"{error} To read it as it is, pass --data.generate false."
+            ) from None
 
     def setup(self, stage: str | None = None) -> None:
         """Read (and validate) the splits `stage` needs; all three if stage is None."""

@@ -52,7 +52,7 @@ def test_prepare_data_generates_only_once(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(gen, "write_sample", lambda *a: pytest.fail("regenerated"))
     dm.prepare_data()
     changed = ShapesDataModule(str(tmp_path / "shapes"), **{**SIZES, "train_size": 30})
-    with pytest.raises(FileExistsError, match="generated with"):
+    with pytest.raises(DatasetError, match="generated with.*--data.generate false"):
         changed.prepare_data()
 
 
