@@ -199,6 +199,19 @@ class LitGradCamCLI(LightningCLI):
                 f"--ckpt_path {path}: not a readable PyTorch checkpoint (truncated, or not a "
                 "file `python main.py fit` saved)"
             )
+        if not _is_lightning_checkpoint(path):
+            self.parser.error(
+                f"--ckpt_path {path}: a PyTorch file but not a Lightning checkpoint (a SAM .pth "
+                "or exported weights?); pass a .ckpt that `python main.py fit` saved"
+            )
+
+
+def _is_lightning_checkpoint(path: str) -> bool:
+    """Whether a PyTorch zip archive holds a Lightning checkpoint, read from its pickle's bytes
+    (its key names) without unpickling anything."""
+    with zipfile.ZipFile(path) as archive:
+        pickles = [name for name in archive.namelist() if name.rsplit("/", 1)[-1] == "data.pkl"]
+        return bool(pickles) and b"pytorch-lightning_version" in archive.read(pickles[0])
 
 
 def _names_a_local_file(ckpt_path: str) -> bool:

@@ -187,14 +187,20 @@ def test_shipped_config_parses(config: Path, subcommand: str, capsys) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "no such checkpoint file"), (b"PK\x03\x04 cut short", "not a readable PyTorch")],
-    ids=["missing", "truncated"],
+    [
+        (None, "no such checkpoint file"),
+        (b"PK\x03\x04 cut short", "not a readable PyTorch"),
+        ("state_dict", "not a Lightning checkpoint"),
+    ],
+    ids=["missing", "truncated", "weights_only"],
 )
 def test_a_bad_checkpoint_file_is_named(
-    tmp_path: Path, capsys, content: bytes | None, message: str
+    tmp_path: Path, capsys, content: bytes | str | None, message: str
 ) -> None:
     checkpoint = tmp_path / "classifier.ckpt"
-    if content is not None:
+    if content == "state_dict":  # a whole PyTorch file of bare weights (a SAM .pth, an export)
+        torch.save(ShapeClassifier().model.state_dict(), checkpoint)
+    elif content is not None:
         checkpoint.write_bytes(content)
     with pytest.raises(SystemExit) as exit_info:
         main(["test", *_common(tmp_path), "--ckpt_path", str(checkpoint)])
