@@ -147,7 +147,7 @@ class ShapeClassifier(L.LightningModule):
         """Where the augmentation ramp stands at the current step: 0 before, 1 after (and 1
         outside a trainer's run)."""
         start, end = self.hparams.augmentation_ramp
-        if end == 0 or self._trainer is None:
+        if end == 0 or self._trainer is None:  # no ramp: no per-step look at the run's length
             return 1.0
         progress = self.global_step / max(self.trainer.estimated_stepping_batches, 1)
         if progress >= end:

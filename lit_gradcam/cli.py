@@ -215,10 +215,10 @@ def _is_lightning_checkpoint(path: str) -> bool:
 
 
 def _names_a_local_file(ckpt_path: str) -> bool:
-    """False for what Lightning resolves itself ("best", "last", "hpc", "registry:...") and
-    for URLs."""
+    """False for what Lightning resolves itself ("best", "last", "hpc", "registry:..."); URLs
+    are refused before this is asked."""
     special = ckpt_path in ("best", "last", "hpc") or ckpt_path.split(":")[0].lower() == "registry"
-    return not special and "://" not in ckpt_path
+    return not special
 
 
 def main(args: ArgsType = None) -> None:

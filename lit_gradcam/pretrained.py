@@ -29,9 +29,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from lit_gradcam.data import CLASSES
-from lit_gradcam.data.backgrounds import NaturalBackgrounds
+from lit_gradcam.data.backgrounds import BackgroundSource, NaturalBackgrounds
+from lit_gradcam.data.dataset import image_tensor
 from lit_gradcam.data.generate import SIZE_RANGE, draw_sample
-from lit_gradcam.imaging import normalize_imagenet
 from lit_gradcam.precision import default_precision
 
 #: The `model.weights` value that selects these weights.
@@ -122,9 +122,14 @@ class DrawnSplit(Dataset):
     `ShapesFolder` gives them, without writing and decoding PNG files."""
 
     def __init__(
-        self, seed: int, split: str, count: int, size_range: tuple[float, float] = SIZE_RANGE
+        self,
+        seed: int,
+        split: str,
+        count: int,
+        size_range: tuple[float, float] = SIZE_RANGE,
+        source: BackgroundSource | None = None,
     ) -> None:
-        source = NaturalBackgrounds()
+        source = source or NaturalBackgrounds()
         samples = [
             draw_sample(source, seed, split, index, size_range)
             for index in tqdm(range(count), desc=f"Drawing {split} shapes")
@@ -137,8 +142,7 @@ class DrawnSplit(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
-        image = normalize_imagenet(self.images[index].permute(2, 0, 1).float().div_(255))
-        return image, self.labels[index], self.masks[index]
+        return image_tensor(self.images[index]), self.labels[index], self.masks[index]
 
 
 def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining) -> None:
@@ -154,8 +158,9 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
         f"cached afterwards in {path})"
     )
     start = time.perf_counter()
-    train = DrawnSplit(recipe.seed, "train", recipe.train_size, recipe.train_shape_sizes)
-    val = DrawnSplit(recipe.seed, "val", recipe.val_size)
+    source = NaturalBackgrounds()  # its photos are read once, for both splits
+    train = DrawnSplit(recipe.seed, "train", recipe.train_size, recipe.train_shape_sizes, source)
+    val = DrawnSplit(recipe.seed, "val", recipe.val_size, source=source)
     generator = torch.Generator().manual_seed(recipe.seed)
     model = ShapeClassifier(
         arch=arch,

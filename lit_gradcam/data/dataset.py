@@ -97,6 +97,13 @@ def _binary(image: Image.Image) -> np.ndarray:
     return values.max(axis=-1) > 0 if values.ndim == 3 else values > 0
 
 
+def image_tensor(pixels: Tensor, normalize: bool = True) -> Tensor:
+    """A (H, W, 3) uint8 image as the float32 (3, H, W) tensor the classifier reads: in [0, 1],
+    then ImageNet-normalised if `normalize`."""
+    image = pixels.permute(2, 0, 1).float().div_(255)
+    return normalize_imagenet(image) if normalize else image
+
+
 class ShapesFolder(Dataset):
     """One split of a homework-layout folder: (image, label, mask) per stem, sorted by stem.
 
@@ -239,8 +246,6 @@ class ShapesFolder(Dataset):
         return len(self.stems)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
-        image = torch.from_numpy(self._images[index]).permute(2, 0, 1).float().div_(255)
-        if self.normalize:
-            image = normalize_imagenet(image)
+        image = image_tensor(torch.from_numpy(self._images[index]), self.normalize)
         label = torch.tensor(self.labels[index], dtype=torch.int64)
         return image, label, torch.from_numpy(self._masks[index])
