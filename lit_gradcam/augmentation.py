@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD
 
 #: Beyond this tilt a square starts to look like a diamond (they differ by 45 degrees).
@@ -67,15 +68,15 @@ class TrainAugmentation:
         noise: float = 0.02,
     ) -> None:
         if not 0 <= rotate <= MAX_ROTATION_DEGREES:
-            raise ValueError(
+            raise ConfigError(
                 f"rotate must be in [0, {MAX_ROTATION_DEGREES}] degrees (a square tilted by 45 "
                 f"is a diamond), got {rotate}"
             )
         if not 0 < scale[0] <= scale[1]:
-            raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {scale}")
+            raise ConfigError(f"scale must be (min, max) with 0 < min <= max, got {scale}")
         for name, p in (("hflip", hflip), ("channel_shuffle", channel_shuffle), ("blur", blur)):
             if not 0 <= p <= 1:
-                raise ValueError(f"{name} is a probability in [0, 1], got {p}")
+                raise ConfigError(f"{name} is a probability in [0, 1], got {p}")
         self.hflip, self.translate, self.scale, self.rotate = hflip, translate, scale, rotate
         self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
         self.channel_shuffle, self.blur, self.blur_amount = channel_shuffle, blur, blur_amount

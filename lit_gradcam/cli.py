@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -20,11 +21,13 @@ from lit_gradcam.classifier import ShapeClassifier, WeightsUnavailableError
 from lit_gradcam.data.backgrounds import BackgroundUnavailableError
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import DatasetError
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.precision import default_precision
-from lit_gradcam.prediction import MaskWriter, OutputExistsError
-from lit_gradcam.pretrained import MIRROR_ONLY
+from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.prediction_files import OutputDirError, OutputExistsError
+from lit_gradcam.pretrained import MIRROR_ONLY, ShapesWeightsError
 from lit_gradcam.segmenters.checkpoints import (
     CheckpointArchitectureError,
     CheckpointDownloadError,
@@ -35,7 +38,9 @@ from lit_gradcam.segmenters.integrity import CheckpointIntegrityError
 #: Errors whose message says what is wrong and what to do: `main` prints it alone and exits 1.
 #: FileNotFoundError names the missing file (a SAM checkpoint, say).
 USER_ERRORS = (
+    ConfigError,
     DatasetError,
+    ShapesWeightsError,
     BackgroundUnavailableError,
     WeightsUnavailableError,
     CheckpointIntegrityError,
@@ -43,6 +48,7 @@ USER_ERRORS = (
     CheckpointArchitectureError,
     NoOfficialCheckpointError,
     OutputExistsError,
+    OutputDirError,
     FileNotFoundError,
 )
 
@@ -177,6 +183,15 @@ class LitGradCamCLI(LightningCLI):
         )
         if ckpt_path is None:
             self.parser.error(f"no checkpoint given. {how}")
+        if ckpt_path == "best":
+            callback = self.trainer.checkpoint_callback
+            folder = Path(callback.dirpath) if callback and callback.dirpath else None
+            saved = sorted(p.name for p in folder.glob("*.ckpt")) if folder else []
+            self.parser.error(
+                "--ckpt_path best: Lightning knows the best checkpoint only inside the `fit` "
+                "run that saved it. Pass --ckpt_path last, or one of the files "
+                f"{'in ' + str(folder) if folder else ''}: {', '.join(saved) or '(none saved)'}"
+            )
         if ckpt_path == "last":
             callback = self.trainer.checkpoint_callback
             found = callback._find_last_checkpoints(self.trainer) if callback else set()
@@ -226,8 +241,25 @@ def main(args: ArgsType = None) -> None:
     traceback) and a non-zero exit status."""
     try:
         cli_main(args)
-    except USER_ERRORS as error:
-        sys.exit(f"error: {error}")
+    except Exception as error:
+        cause = user_error(error)
+        if cause is None:
+            raise
+        sys.exit(f"error: {cause}")
+
+
+def user_error(error: BaseException) -> BaseException | None:
+    """The error a user can fix that `error` is or that jsonargparse wrapped while building a
+    config's classes ("Does not validate against any of the Union subtypes"), else None."""
+    if isinstance(error, USER_ERRORS):
+        return error
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames or "jsonargparse" not in frames[-1].filename:
+        return None
+    cause = error.__cause__ or error.__context__
+    while cause is not None and not isinstance(cause, USER_ERRORS):
+        cause = cause.__cause__ or cause.__context__
+    return cause
 
 
 def cli_main(args: ArgsType = None, run: bool = True) -> LitGradCamCLI:

@@ -29,3 +29,10 @@ def denormalize_to_uint8(
     m = images.new_tensor(mean).view(3, 1, 1)
     s = images.new_tensor(std).view(3, 1, 1)
     return (images * s + m).mul(255).round().clamp(0, 255).to(torch.uint8)
+
+
+def image_tensor(pixels: Tensor, normalize: bool = True) -> Tensor:
+    """A (H, W, 3) uint8 image as the float32 (3, H, W) tensor the classifier reads: in [0, 1],
+    then ImageNet-normalised if `normalize`."""
+    image = pixels.permute(2, 0, 1).float().div_(255)
+    return normalize_imagenet(image) if normalize else image

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gradcam.cam.base import BaseCAM
-from lit_gradcam.cam.heatmaps import compute_heatmaps
+from lit_gradcam.cam.heatmaps import build_cam, compute_heatmaps
 from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.prompts.strategies import (
     CamBox,
@@ -197,11 +198,13 @@ class BatchPipeline:
         _require_unique_names("segmenters", [s.name for s in segmenters])
         _require_unique_names("strategies", [s.name for s in strategies])
         if not segmenters or not strategies:
-            raise ValueError("the pipeline needs at least one segmenter and one strategy")
+            raise ConfigError("the pipeline needs at least one segmenter and one strategy")
         self.segmenters = segmenters
         self.strategies = list(strategies)
         self.cam = cam or DEFAULT_CAM
         self.predict_strategy = predict_strategy
+        if predict_strategy is not None:  # a misspelt or oracle name fails now, not at predict
+            self._predict_choice()
 
     def to(self, device: torch.device | str) -> BatchPipeline:
         self.segmenters = [segmenter.to(device) for segmenter in self.segmenters]
@@ -212,28 +215,41 @@ class BatchPipeline:
 
     def for_predict(self) -> BatchPipeline:
         """The pipeline `predict` runs: the first segmenter and the predict strategy only."""
+        strategy = self._predict_choice()
+        return BatchPipeline(self.segmenters[:1], [strategy], self.cam, strategy.name)
+
+    def _predict_choice(self) -> PromptStrategy:
+        """The strategy `predict` runs: `predict_strategy`, or the first that does not read the
+        ground truth."""
         names = [s.name for s in self.strategies]
         if self.predict_strategy is None:
             methods = [s for s in self.strategies if not s.uses_ground_truth]
             if not methods:
-                raise ValueError(
+                raise ConfigError(
                     f"predict needs a strategy that does not read the ground truth; the method "
                     f"lists only oracles: {names}"
                 )
-            strategy = methods[0]
-        elif self.predict_strategy in names:
-            strategy = self.strategies[names.index(self.predict_strategy)]
-        else:
-            raise ValueError(
+            return methods[0]
+        if self.predict_strategy not in names:
+            raise ConfigError(
                 f"method.predict_strategy {self.predict_strategy!r} is not one of the method's "
                 f"strategies: {names}"
             )
+        strategy = self.strategies[names.index(self.predict_strategy)]
         if strategy.uses_ground_truth:
-            raise ValueError(
+            raise ConfigError(
                 f"method.predict_strategy {strategy.name!r} reads the ground truth, which "
                 "predict does not have: name another strategy"
             )
-        return BatchPipeline(self.segmenters[:1], [strategy], self.cam, strategy.name)
+        return strategy
+
+    def check_layers(self, model: nn.Module) -> None:
+        """Every CAM's layers exist in `model`: a misspelt layer fails before the first batch."""
+        for spec in dict.fromkeys(self.cam_of(s) for s in self.strategies):
+            try:
+                build_cam(model, spec)
+            except ConfigError as error:
+                raise ConfigError(f"method cam layers {list(spec.layers)}: {error}") from None
 
     def run(
         self,
@@ -315,10 +331,10 @@ def _ground_truth_for(strategy: PromptStrategy, gt_masks: Tensor | None) -> Tens
 def _require_unique_names(what: str, names: list[str]) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"{what} need unique names (set `name:`), repeated: {duplicates}")
+        raise ConfigError(f"{what} need unique names (set `name:`), repeated: {duplicates}")
     slashed = [n for n in names if "/" in n]
     if slashed:
-        raise ValueError(f"{what} names may not contain '/': {slashed}")
+        raise ConfigError(f"{what} names may not contain '/': {slashed}")
 
 
 class NoClickPipeline:

@@ -12,30 +12,35 @@ once); the others wait and load its file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from torchmetrics import Metric
 from tqdm import tqdm
 
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import BackgroundSource, NaturalBackgrounds
-from lit_gradcam.data.dataset import image_tensor
 from lit_gradcam.data.generate import SIZE_RANGE, draw_sample
+from lit_gradcam.imaging import image_tensor
 from lit_gradcam.precision import default_precision
 
 #: The `model.weights` value that selects these weights.
 SHAPES_WEIGHTS = "shapes"
+#: How long a process waits on another's build before it says that it is waiting.
+_QUIET_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,10 @@ def shapes_weights_path(
     return folder / f"lit_gradcam_{arch}{stem}_shapes_{recipe.digest()}.pth"
 
 
+class ShapesWeightsError(RuntimeError):
+    """The cached shapes weights cannot be built, read or used; says which file and what to do."""
+
+
 def load_shapes_weights(
     model: nn.Module, arch: str, stem_maxpool: bool = True, recipe: ShapesPretraining | None = None
 ) -> None:
@@ -101,20 +110,52 @@ def load_shapes_weights(
     needed. A head of another size than the five shapes keeps its fresh initialisation."""
     recipe = recipe or DEFAULT_PRETRAINING
     path = shapes_weights_path(arch, stem_maxpool, recipe)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    with _build_lock(path):
         if not path.is_file():
             _build(path, arch, stem_maxpool, recipe)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    rebuild = f"delete {path} (and its .json note) to build it afresh"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a truncated or foreign file
+        raise ShapesWeightsError(
+            f"cached shapes weights {path} cannot be read ({type(error).__name__}: {error}); "
+            f"{rebuild}"
+        ) from error
+    if not isinstance(state, dict):
+        raise ShapesWeightsError(f"cached shapes weights {path} hold no state dict; {rebuild}")
     head = {key: value for key, value in state.items() if key.startswith("fc.")}
     if any(value.shape != model.state_dict()[key].shape for key, value in head.items()):
         state = {key: value for key, value in state.items() if key not in head}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise ShapesWeightsError(f"{path} does not fit a {arch} ({error}); {rebuild}") from None
     if unexpected or any(not key.startswith("fc.") for key in missing):
-        raise RuntimeError(
-            f"{path} does not fit a {arch}: missing {missing}, unexpected {unexpected}; delete "
-            "the file to rebuild it"
+        raise ShapesWeightsError(
+            f"{path} does not fit a {arch}: missing {missing}, unexpected {unexpected}; {rebuild}"
         )
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Hold the file lock of `path`'s build; a process that has to wait says so once."""
+    lock = FileLock(str(path) + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=_QUIET_WAIT_S)
+        except Timeout:
+            print(f"Waiting for another process to finish building {path} ...", flush=True)
+            lock.acquire()
+    except OSError as error:
+        raise ShapesWeightsError(
+            f"cannot write the weights cache {path.parent} ({error}): set TORCH_HOME to a "
+            "writable folder"
+        ) from error
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class DrawnSplit(Dataset):
@@ -170,6 +211,9 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
         augmentation=TrainAugmentation(**MIRROR_ONLY, hflip=recipe.hflip),
         stem_maxpool=stem_maxpool,
     )
+    for metric in model.modules():  # the build is one process's run, even inside a DDP job:
+        if isinstance(metric, Metric):  # syncing with ranks waiting on the lock would hang
+            metric.sync_on_compute = False
     precision = default_precision()
     with tempfile.TemporaryDirectory(prefix="lit_gradcam_shapes_") as scratch:
         trainer = L.Trainer(

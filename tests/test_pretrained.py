@@ -1,9 +1,14 @@
 """`weights: shapes`: built once on first use, cached under torch hub's folder, then loaded."""
 
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 import lit_gradcam.pretrained as pretrained
 from lit_gradcam.classifier import ShapeClassifier, build_resnet
@@ -13,6 +18,7 @@ from lit_gradcam.pretrained import (
     DEFAULT_PRETRAINING,
     DrawnSplit,
     ShapesPretraining,
+    ShapesWeightsError,
     load_shapes_weights,
     shapes_weights_path,
 )
@@ -81,7 +87,7 @@ def test_a_file_of_another_architecture_is_refused_clearly(hub: Path) -> None:
     path = shapes_weights_path("resnet34")
     path.parent.mkdir(parents=True)
     torch.save(build_resnet("resnet18", 5, None).state_dict(), path)
-    with pytest.raises(RuntimeError, match="delete the file to rebuild it"):
+    with pytest.raises(ShapesWeightsError, match=r"does not fit a resnet34.*to build it afresh"):
         load_shapes_weights(build_resnet("resnet34", 5, None), "resnet34")
 
 
@@ -108,3 +114,71 @@ def test_the_build_trains_on_larger_shapes_than_the_dataset_holds() -> None:
     default = DrawnSplit(0, "train", 30).masks.sum((1, 2)).float().mean()
     larger = DrawnSplit(0, "train", 30, DEFAULT_PRETRAINING.train_shape_sizes)
     assert larger.masks.sum((1, 2)).float().mean() > 2 * default
+
+
+def test_a_process_waiting_for_another_build_says_so(hub: Path, capsys) -> None:
+    """While another process holds the build's lock, the waiting one prints that it waits, then
+    loads the file the other wrote."""
+    path = shapes_weights_path("resnet18")
+    path.parent.mkdir(parents=True)
+    lock = FileLock(str(path) + ".lock")
+    lock.acquire()
+    model = build_resnet("resnet18", 5, None)
+    loading = threading.Thread(target=load_shapes_weights, args=(model, "resnet18"))
+    loading.start()
+    loading.join(timeout=4 * pretrained._QUIET_WAIT_S)
+    assert loading.is_alive()  # still waiting on the lock
+    source = build_resnet("resnet18", 5, None)
+    torch.save(source.state_dict(), path)  # what the other process built
+    lock.release()
+    loading.join(timeout=60)
+    assert f"Waiting for another process to finish building {path}" in capsys.readouterr().out
+    torch.testing.assert_close(model.conv1.weight, source.conv1.weight)
+
+
+#: Two DDP ranks (gloo, as Lightning's DDP sets them up) loading the shapes weights on first
+#: use: rank 0 builds, rank 1 waits on the file lock; each saves what it loaded.
+DDP_SCRIPT = """
+import os, sys
+from pathlib import Path
+import torch, torch.distributed as dist, torch.multiprocessing as mp
+from lit_gradcam.classifier import build_resnet
+from lit_gradcam.pretrained import ShapesPretraining, load_shapes_weights
+
+def rank_main(rank, home, port, recipe):
+    os.environ.update(TORCH_HOME=home, LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    model = build_resnet("resnet18", 5, None)
+    load_shapes_weights(model, "resnet18", recipe=ShapesPretraining(**recipe))
+    dist.barrier()
+    torch.save(model.state_dict(), Path(home) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    recipe = dict(train_size=10, val_size=5, max_steps=2, batch_size=5)
+    mp.spawn(rank_main, args=(sys.argv[1], int(sys.argv[2]), recipe), nprocs=2)
+"""
+
+
+@pytest.mark.slow
+def test_the_first_build_under_ddp_finishes_and_every_rank_loads_it(tmp_path: Path) -> None:
+    """Inside a DDP job, rank 0 builds in a nested Trainer while rank 1 waits on the file lock:
+    the build must not wait on rank 1 (its metrics would sync over the job's process group)."""
+    script = tmp_path / "ddp_build.py"
+    script.write_text(DDP_SCRIPT)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        subprocess.run(
+            [sys.executable, str(script), str(tmp_path), str(port)], check=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the first build under DDP did not finish in 300 s (a deadlock)")
+    assert TINY == ShapesPretraining(train_size=10, val_size=5, max_steps=2, batch_size=5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+        built = torch.load(shapes_weights_path("resnet18", True, TINY), weights_only=True)
+    for rank in (0, 1):
+        loaded = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        torch.testing.assert_close(loaded["conv1.weight"], built["conv1.weight"])

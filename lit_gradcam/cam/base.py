@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gradcam.cam.maps import minmax, resize_maps
+from lit_gradcam.errors import ConfigError
 
 #: How many module names a "no such layer" error lists.
 _LISTED_NAMES = 20
@@ -61,9 +62,9 @@ class BaseCAM(ABC):
         if isinstance(target_layers, (str, nn.Module)):
             target_layers = [target_layers]
         if not target_layers:
-            raise ValueError("target_layers must name at least one layer, e.g. ['layer2.1']")
+            raise ConfigError("target_layers must name at least one layer, e.g. ['layer2.1']")
         if input_scale <= 0:
-            raise ValueError(f"input_scale must be positive, got {input_scale}")
+            raise ConfigError(f"input_scale must be positive, got {input_scale}")
         self.model: nn.Module | None = model
         self.target_layers = [_resolve_layer(model, layer) for layer in target_layers]
         self.flip_average = flip_average
@@ -291,7 +292,7 @@ def _resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
     except AttributeError:
         names = [name for name, _ in model.named_modules() if name and name.count(".") <= 1]
         listed = ", ".join(names[:_LISTED_NAMES]) + (", ..." if len(names) > _LISTED_NAMES else "")
-        raise ValueError(
+        raise ConfigError(
             f"no layer {layer!r} in {type(model).__name__}; valid names include: {listed}"
         ) from None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lit_gradcam.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class CamSpec:
@@ -32,11 +34,11 @@ class CamSpec:
         layers = (self.layers,) if isinstance(self.layers, str) else tuple(self.layers)
         object.__setattr__(self, "layers", layers)
         if self.method not in CAM_METHODS:
-            raise ValueError(f"CamSpec.method must be one of {CAM_METHODS}, got {self.method!r}")
+            raise ConfigError(f"CamSpec.method must be one of {CAM_METHODS}, got {self.method!r}")
         if not self.layers:
-            raise ValueError("CamSpec.layers must name at least one layer, e.g. ['layer2.1']")
+            raise ConfigError("CamSpec.layers must name at least one layer, e.g. ['layer2.1']")
         if self.input_scale <= 0:
-            raise ValueError(f"CamSpec.input_scale must be positive, got {self.input_scale}")
+            raise ConfigError(f"CamSpec.input_scale must be positive, got {self.input_scale}")
 
 
 CAM_METHODS = ("gradcam", "gradcam++", "layercam")

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lit_gradcam.cam.maps import minmax
+from lit_gradcam.errors import ConfigError
 
 
 class InverseDistanceSmoothing:
@@ -27,9 +28,9 @@ class InverseDistanceSmoothing:
 
     def __init__(self, radius: int = 5, eps: float = 1.0) -> None:
         if radius < 0:
-            raise ValueError(f"radius must be non-negative, got {radius}")
+            raise ConfigError(f"radius must be non-negative, got {radius}")
         if eps <= 0:
-            raise ValueError(f"eps must be positive, got {eps}")
+            raise ConfigError(f"eps must be positive, got {eps}")
         self.radius = radius
         self.eps = eps
 

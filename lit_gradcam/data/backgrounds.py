@@ -15,6 +15,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from lit_gradcam.errors import ConfigError
+
 HEIGHT, WIDTH = 48, 64
 #: The side CIFAR-10 images have; `natural` crops pass through it to get the same blur.
 CIFAR_SIDE = 32
@@ -116,4 +118,4 @@ def make_background_source(name: str, cifar_root: str | Path) -> BackgroundSourc
         return NaturalBackgrounds()
     if name == "cifar10":
         return Cifar10Backgrounds(cifar_root)
-    raise ValueError(f"unknown background {name!r}; choose one of {BACKGROUNDS}")
+    raise ConfigError(f"unknown background {name!r}; choose one of {BACKGROUNDS}")

@@ -36,6 +36,7 @@ from lit_gradcam.data.backgrounds import (
     BackgroundSource,
     make_background_source,
 )
+from lit_gradcam.errors import ConfigError
 
 DEFAULT_SPLIT_SIZES = {"train": 3500, "val": 1000, "test": 500}
 #: Written last into a generated dataset: its presence means "complete", its content says how.
@@ -171,9 +172,9 @@ def generate_dataset(
     root = Path(root)
     split_sizes = dict(DEFAULT_SPLIT_SIZES if split_sizes is None else split_sizes)
     if seed < 0 or any(n < 0 for n in split_sizes.values()):
-        raise ValueError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
+        raise ConfigError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
     if background not in BACKGROUNDS:
-        raise ValueError(f"unknown background {background!r}; choose one of {BACKGROUNDS}")
+        raise ConfigError(f"unknown background {background!r}; choose one of {BACKGROUNDS}")
     recipe = _recipe(split_sizes, seed, background)
     if root.exists() and any(root.iterdir()):
         _check_existing(root, recipe)

@@ -65,6 +65,7 @@ class SegmentationEvaluation(L.Callback):
 
     # --- lifecycle -----------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.pipeline.check_layers(pl_module.model)  # a misspelt layer fails before training
         self._metric_list.to(pl_module.device)
         self.class_accuracy.to(pl_module.device)
 

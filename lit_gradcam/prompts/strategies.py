@@ -16,6 +16,7 @@ from torch import Tensor
 
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.cam.transform import InverseDistanceSmoothing
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompts.base import PromptStrategy, foreground_points
 from lit_gradcam.prompts.consensus import CamConsensus
 from lit_gradcam.prompts.geometry import (
@@ -91,7 +92,7 @@ class TopKForeground(_Smoothed):
     ) -> None:
         super().__init__(smoothing_radius, smoothing_eps, name, cam)
         if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+            raise ConfigError(f"k must be at least 1, got {k}")
         self.k = k
 
     def prompts(self, heatmaps: Tensor, gt_masks: Tensor | None = None) -> Prompts:
@@ -127,7 +128,7 @@ class ForegroundBackground(_Smoothed):
     ) -> None:
         super().__init__(smoothing_radius, smoothing_eps, name, cam)
         if num_foreground < 1 or num_background < 0:
-            raise ValueError("need num_foreground >= 1 and num_background >= 0")
+            raise ConfigError("need num_foreground >= 1 and num_background >= 0")
         self.num_foreground = num_foreground
         self.num_background = num_background
         self.hot_threshold = hot_threshold
@@ -249,9 +250,9 @@ class CamBox(PromptStrategy):
     ) -> None:
         super().__init__(name=name, cam=cam)
         if rank_by not in ("area", "mass"):
-            raise ValueError(f"rank_by must be 'area' or 'mass', got {rank_by!r}")
+            raise ConfigError(f"rank_by must be 'area' or 'mass', got {rank_by!r}")
         if connectivity not in (4, 8):
-            raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+            raise ConfigError(f"connectivity must be 4 or 8, got {connectivity}")
         self.threshold = threshold
         self.connectivity = connectivity
         self.rank_by = rank_by

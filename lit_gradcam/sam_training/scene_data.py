@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lit_gradcam.data.datamodule import eval_sampler
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.sam_training.scene_backgrounds import SceneBackgrounds
 from lit_gradcam.sam_training.scenes import draw_scenes
 
@@ -94,11 +95,11 @@ class SceneDataModule(LightningDataModule):
         super().__init__()
         image_sizes = list(DEFAULT_IMAGE_SIZES if image_sizes is None else image_sizes)
         if not image_sizes or any(len(size) != 2 or min(size) < 8 for size in image_sizes):
-            raise ValueError(
+            raise ConfigError(
                 f"image_sizes must list (height, width) pairs of at least 8, got {image_sizes}"
             )
         if max_objects < 1 or batch_size < 1 or train_batches < 1:
-            raise ValueError("batch_size, train_batches and max_objects must be >= 1")
+            raise ConfigError("batch_size, train_batches and max_objects must be >= 1")
         self.save_hyperparameters()
         self.hparams.image_sizes = image_sizes
         self.test_split: ShapesFolder | None = None

@@ -24,6 +24,7 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 from torchmetrics import MeanMetric
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.imaging import denormalize_to_uint8
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.prompts.strategies import GroundTruthBox, GroundTruthCentroid
@@ -128,19 +129,19 @@ class SamTuner(L.LightningModule):
         trainable = list(PARTS) if trainable is None else list(trainable)
         prompt_mix = dict(DEFAULT_MIX) if prompt_mix is None else dict(prompt_mix)
         if unknown := sorted(set(trainable) - set(PARTS)):
-            raise ValueError(f"trainable parts must be among {PARTS}, got {unknown}")
+            raise ConfigError(f"trainable parts must be among {PARTS}, got {unknown}")
         if not trainable:
-            raise ValueError(f"nothing to train: name at least one of {PARTS} in trainable")
+            raise ConfigError(f"nothing to train: name at least one of {PARTS} in trainable")
         if unknown := sorted(set(prompt_mix) - set(MODES)):
-            raise ValueError(f"prompt_mix modes must be among {MODES}, got {unknown}")
+            raise ConfigError(f"prompt_mix modes must be among {MODES}, got {unknown}")
         if sum(prompt_mix.values()) <= 0 or min(prompt_mix.values()) < 0:
-            raise ValueError(f"prompt_mix shares must be >= 0 and not all 0, got {prompt_mix}")
+            raise ConfigError(f"prompt_mix shares must be >= 0 and not all 0, got {prompt_mix}")
         if not 0 <= background_share <= 1:
-            raise ValueError(f"background_share must be in [0, 1], got {background_share}")
+            raise ConfigError(f"background_share must be in [0, 1], got {background_share}")
         if max_points < 1:
-            raise ValueError(f"max_points must be >= 1, got {max_points}")
+            raise ConfigError(f"max_points must be >= 1, got {max_points}")
         if border_weight < 0:
-            raise ValueError(f"border_weight must be >= 0, got {border_weight}")
+            raise ConfigError(f"border_weight must be >= 0, got {border_weight}")
         self.save_hyperparameters()
         self.hparams.update(trainable=trainable, prompt_mix=prompt_mix)
         self.sam = build_sam(model_type, checkpoint).train()

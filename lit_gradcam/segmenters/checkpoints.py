@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.segmenters.integrity import verify_sha256, write_stamp
 
 if TYPE_CHECKING:
@@ -185,8 +186,16 @@ def _verified_cached_file(
 def download(spec: CheckpointSpec, target: Path, progress: bool = True) -> None:
     """Fetch `spec.url` to `target` via a verified temporary file in the same directory, and
     stamp it with the sha256 computed on the way."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as err:
+        raise CheckpointDownloadError(
+            f"cannot write to the checkpoint cache {target.parent} ({err}): point ${CACHE_ENV} "
+            f"at a writable folder. {_manual_hint(spec.url, target)}"
+        ) from err
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -332,7 +341,7 @@ def load_sam(
     if registry is None:
         registry = sam_registry()
     if model_type not in registry:
-        raise ValueError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
+        raise ConfigError(f"unknown SAM model_type {model_type!r}; known: {sorted(registry)}")
     path = Path(checkpoint_path)
     sam = registry[model_type]()
     try:

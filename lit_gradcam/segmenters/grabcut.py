@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, Prompts, Segmenter
 
 #: GrabCut fits 5-component colour mixtures with k-means: each side needs at least 5 pixels.
@@ -80,7 +81,7 @@ class GrabCutSegmenter(Segmenter):
         edge_radius: int = 2,
     ) -> None:
         if iterations < 1 or min(point_radius, prior_radius, edge_radius) < 0:
-            raise ValueError(
+            raise ConfigError(
                 "iterations must be >= 1 and radii >= 0, got "
                 f"{iterations=}, {point_radius=}, {prior_radius=}, {edge_radius=}"
             )

@@ -21,12 +21,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
 from lit_gradcam.segmenters.checkpoints import (
     TRAIN_COMMANDS,
     NoOfficialCheckpointError,
     load_sam,
     resolve_checkpoint,
+    sam_registry,
 )
 
 if TYPE_CHECKING:
@@ -136,13 +138,17 @@ class SamSegmenter(Segmenter):
         name: str = "sam",
     ) -> None:
         if multimask not in _MULTIMASK:
-            raise ValueError(f"multimask must be one of {_MULTIMASK}, got {multimask!r}")
+            raise ConfigError(f"multimask must be one of {_MULTIMASK}, got {multimask!r}")
         if autocast is not None and autocast not in _AUTOCAST:
-            raise ValueError(
+            raise ConfigError(
                 f"autocast must be None or one of {sorted(_AUTOCAST)}, got {autocast!r}"
             )
         if encode_batch_size < 1:
-            raise ValueError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
+            raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
+        if model_type not in sam_registry():
+            raise ConfigError(
+                f"SAM model_type {model_type!r} is unknown; known: {sorted(sam_registry())}"
+            )
         self.model_type = model_type
         self.checkpoint = checkpoint
         self.encode_batch_size = encode_batch_size

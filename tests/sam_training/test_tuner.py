@@ -17,6 +17,7 @@ from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import denormalize_to_uint8
 from lit_gradcam.sam_training import SamTuner
 from lit_gradcam.sam_training.export import export_sam
+from lit_gradcam.sam_training.export import main as export_main
 from lit_gradcam.sam_training.losses import sam_loss
 from lit_gradcam.segmenters.base import Prompts
 from lit_gradcam.segmenters.checkpoints import build_sam_tiny
@@ -135,6 +136,7 @@ def test_export_writes_the_official_format(
     trainer.save_checkpoint(tmp_path / "tuned.ckpt")
 
     model_type, exported = export_sam(tmp_path / "tuned.ckpt", tmp_path / "out" / "sam.pth")
+    assert export_sam(tmp_path / "tuned.ckpt", exported, overwrite=True)[1] == exported
     tuner.export(tmp_path / "direct.pth")
     assert model_type == "sam_tiny"
     plain = torch.load(exported, weights_only=True)
@@ -162,6 +164,22 @@ def test_export_refuses_a_checkpoint_without_model_type(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="not a SamTuner checkpoint"):
         export_sam(tmp_path / "other.ckpt", tmp_path / "out.pth")
+
+
+def test_export_keeps_an_existing_output_unless_told_to_overwrite(tmp_path: Path, capsys) -> None:
+    """The command line refuses an existing output with one message and leaves it as it was;
+    a checkpoint it cannot read gets one message too."""
+    mine = tmp_path / "sam.pth"
+    mine.write_bytes(b"my own weights")
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    for argv, message in (
+        ([str(tmp_path / "other.ckpt"), str(mine)], "already exists: pass --overwrite"),
+        ([str(tmp_path / "missing.ckpt"), str(tmp_path / "new.pth")], "cannot be read"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            export_main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert mine.read_bytes() == b"my own weights" and not (tmp_path / "new.pth").exists()
 
 
 @pytest.mark.parametrize(
