@@ -8,10 +8,12 @@ import torch.nn.functional as F
 import torchvision
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
+from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.data import CLASSES
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.pretrained import SHAPES_WEIGHTS, load_shapes_weights
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
@@ -27,7 +29,7 @@ def weight_enum(arch: str, weights: str | None) -> torchvision.models.WeightsEnu
     """The torchvision weight enum named `weights` (None for scratch or ``shapes``); a clear
     ValueError for an unknown architecture or weight name."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
+        raise ConfigError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
     if weights is None or weights == SHAPES_WEIGHTS:
         return None
     enum_class = torchvision.models.get_model_weights(arch)
@@ -35,7 +37,7 @@ def weight_enum(arch: str, weights: str | None) -> torchvision.models.WeightsEnu
         return enum_class[weights]
     except KeyError:
         valid = [w.name for w in enum_class]
-        raise ValueError(
+        raise ConfigError(
             f"model.weights: {weights!r} is not a weight of {arch}; valid: {valid}, "
             f"{SHAPES_WEIGHTS!r} or null"
         ) from None
@@ -89,6 +91,14 @@ class ShapeClassifier(L.LightningModule):
             run. (0, 0): full strength from the first step.
         channels_last: run the network in channels-last memory format; None: when the trainer
             trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
+        no_shape_quantile: share of the validation images (which all hold a shape) that
+            `no_shape` would flag: the flag's threshold is that quantile of their shape scores,
+            measured at each validation and saved in the checkpoint.
+        no_shape_temperature: the temperature T of the shape score T * logsumexp(logits / T),
+            the energy of the logits: low when no class finds its shape.
+
+    The checkpoint also remembers the training images' size (`input_size`), at which `predict`
+    classifies.
     """
 
     def __init__(
@@ -104,11 +114,13 @@ class ShapeClassifier(L.LightningModule):
         stem_maxpool: bool = True,
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
+        no_shape_quantile: float = 0.01,
+        no_shape_temperature: float = 4.0,
     ) -> None:
         super().__init__()
         start, end = augmentation_ramp
         if not 0 <= start <= end <= 1:
-            raise ValueError(
+            raise ConfigError(
                 "model.augmentation_ramp must be (start, end) fractions of the run with "
                 f"0 <= start <= end <= 1, got {augmentation_ramp}"
             )
@@ -119,8 +131,19 @@ class ShapeClassifier(L.LightningModule):
         self.model = build_resnet(arch, num_classes, None, stem_maxpool)
         self._pretrained_loaded = False
         self._channels_last = False
+        if not 0 <= no_shape_quantile < 1 or no_shape_temperature <= 0:
+            raise ConfigError(
+                "model.no_shape_quantile must be in [0, 1) and model.no_shape_temperature > 0, "
+                f"got {no_shape_quantile} and {no_shape_temperature}"
+            )
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_shape_scores = CatMetric()
+        # (height, width) of the training images; (0, 0) until the first training step
+        self.register_buffer("input_size", torch.zeros(2, dtype=torch.int64))
+        # scores below it are flagged as holding no shape; -inf until the first validation
+        self.register_buffer("no_shape_threshold", torch.tensor(float("-inf")))
+        self._size_recorded = False
 
     def setup(self, stage: str) -> None:
         """Load the pretrained `weights` when fitting starts, before Lightning restores any
@@ -156,8 +179,22 @@ class ShapeClassifier(L.LightningModule):
             return 0.0
         return (progress - start) / (end - start)
 
+    def shape_score(self, logits: Tensor) -> Tensor:
+        """How surely some class finds its shape, per image: the logits' energy at
+        `no_shape_temperature`."""
+        t = self.hparams.no_shape_temperature
+        return t * torch.logsumexp(logits.float() / t, dim=-1)
+
+    def no_shape(self, logits: Tensor) -> Tensor:
+        """Per image, whether its shape score is below the validation quantile: an image that
+        most likely holds none of the shapes (False everywhere before any validation)."""
+        return self.shape_score(logits) < self.no_shape_threshold
+
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels, _ = batch  # the mask is never used: the classifier learns from labels
+        if not self._size_recorded:
+            self.input_size.copy_(torch.tensor(images.shape[-2:]))
+            self._size_recorded = True
         if self.augmentation is not None:
             images = self.augmentation(images, self.augmentation_strength())
         loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
@@ -170,6 +207,22 @@ class ShapeClassifier(L.LightningModule):
         self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
+        self.val_shape_scores.update(self.shape_score(logits))
+
+    def on_validation_epoch_end(self) -> None:
+        """Set the no-shape threshold from this validation's shape scores (every rank's)."""
+        scores = self.val_shape_scores.compute()
+        self.val_shape_scores.reset()
+        if not self.trainer.sanity_checking:
+            threshold = torch.quantile(scores.flatten().float(), self.hparams.no_shape_quantile)
+            self.no_shape_threshold.copy_(threshold)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A checkpoint saved before the input size and the no-shape threshold were kept loads
+        with neither known."""
+        state = checkpoint["state_dict"]
+        state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
+        state.setdefault("no_shape_threshold", torch.tensor(float("-inf")))
 
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch

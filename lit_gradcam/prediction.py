@@ -4,13 +4,21 @@ It runs the method's predict pipeline (`BatchPipeline.for_predict`: the first se
 the predict strategy) on each batch: Grad-CAM at the classifier's training resolution, the
 heatmap resized to the images' own size, where the strategy picks prompts and the segmenter
 cuts the mask. Images of one size are segmented together. Under DDP every rank writes the files
-of its own images (Lightning's predict sampler never repeats one) and its own CSV part; rank 0
-merges the parts into `predictions.csv` after a barrier.
+of its own images (Lightning's predict sampler never repeats one) and its own part of the rows;
+rank 0 merges them into `predictions.csv` after a barrier. Every file goes through
+`OutputFolder`: the run's files replace the last run's only once it has succeeded, and a file
+of the user's is never replaced.
+
+`predictions.csv` has a row per entry of predict_dir: an image's results, or, for a file that
+could not be decoded and for each entry that is not read (another suffix, a folder, a dangling
+link), the reason in `error`. Cells holding names or text (file, mask, overlay, note, error)
+that start with `=`, `+`, `-`, `@`, a tab or CR get a leading `'` (OWASP's CSV-injection rule),
+so a spreadsheet shows a file named `=cmd.png` as text instead of running it as a formula.
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -20,30 +28,36 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torch import Tensor
 
 from lit_gradcam.data import CLASSES
 from lit_gradcam.evaluation.figures import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.pipeline import BatchPipeline, StrategyResult
+from lit_gradcam.prediction_files import (
+    CSV_NAME,
+    OutputExistsError,
+    OutputFolder,
+    write_csv,
+)
 from lit_gradcam.segmenters.base import PAD_LABEL, Prompts
 
-CSV_NAME = "predictions.csv"
 CSV_COLUMNS = (
     "file",
     "predicted_class",
     "probability",
+    "no_shape",
     "points",
     "box",
     "segmenter_score",
     "mask",
     "overlay",
+    "note",
     "error",
 )
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder already holds predictions and overwriting was not asked for."""
+#: The files written per image: `<stem>_mask.png` and `<stem>_overlay.png`.
+KINDS = ("mask", "overlay")
 
 
 class MaskWriter(BasePredictionWriter):
@@ -53,8 +67,8 @@ class MaskWriter(BasePredictionWriter):
         output_dir: where the files go (created if absent).
         method: the method whose predict pipeline runs (default: `BatchPipeline()`); the CLI
             links its `method` section here, the one validate and test score.
-        overwrite: replace the predictions already in `output_dir`; without it such a folder
-            is refused before anything is written.
+        overwrite: replace the predictions of the last run into `output_dir` (the files its
+            manifest lists); without it such a folder is refused before anything is written.
     """
 
     def __init__(
@@ -68,13 +82,18 @@ class MaskWriter(BasePredictionWriter):
         self.method = method or BatchPipeline()
         self.overwrite = overwrite
         self.pipeline: BatchPipeline | None = None  # the method's predict pipeline, from setup
+        self._folder: OutputFolder | None = None  # this run's output folder, from setup
         self._rows: list[dict[str, str]] = []
+        self._skipped: list[tuple[str, str]] = []  # entries of predict_dir not read (rank 0)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Check the output folder (before anything is written), then open the run's staging
+        folder. The datamodule's setup has run: its images' output names are known."""
         if stage != "predict":
             return
         # first, so a bad strategy name or segmenter checkpoint fails before any file changes
         self.pipeline = self.method.for_predict().to(pl_module.device)
+        self.pipeline.check_layers(pl_module.model)
         predict_dir = getattr(getattr(trainer.datamodule, "hparams", None), "predict_dir", None)
         if predict_dir is not None and Path(predict_dir).resolve() == self.output_dir.resolve():
             raise OutputExistsError(
@@ -82,25 +101,21 @@ class MaskWriter(BasePredictionWriter):
                 "(--data.predict_dir): the next run would read its masks as inputs; choose "
                 "another --output.output_dir"
             )
-        written = self._previous_outputs()
-        if written and not self.overwrite:
-            raise OutputExistsError(
-                f"{self.output_dir} already holds predictions ({written[0].name}, ...): pass "
-                "--output.overwrite true to replace them, or choose another --output.output_dir"
+        images = getattr(trainer.datamodule, "predict_images", None)
+        stems = getattr(images, "output_stems", [])
+        folder = OutputFolder(self.output_dir, self.overwrite)
+        folder.check([CSV_NAME, *(f"{s}_{kind}.png" for s in stems for kind in KINDS)])
+        trainer.strategy.barrier()  # every rank has checked before rank 0 creates anything
+        folder.open_staging(trainer)
+        self._folder, self._rows = folder, []
+        self._skipped = list(getattr(images, "skipped", [])) if trainer.is_global_zero else []
+        if self._skipped:
+            names = ", ".join(name for name, _ in self._skipped[:3])
+            more = ", ..." if len(self._skipped) > 3 else ""
+            rank_zero_warn(
+                f"{len(self._skipped)} entries of {predict_dir} are not read ({names}{more}): "
+                f"listed in {CSV_NAME} with the reason"
             )
-        trainer.strategy.barrier()  # every rank has checked before any rank writes
-        if trainer.is_global_zero:
-            for path in written:
-                path.unlink()
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-        trainer.strategy.barrier()
-        self._rows = []
-
-    def _previous_outputs(self) -> list[Path]:
-        if not self.output_dir.is_dir():
-            return []
-        patterns = ("*_mask.png", "*_overlay.png", "predictions*.csv")
-        return sorted(p for pattern in patterns for p in self.output_dir.glob(pattern))
 
     def write_on_batch_end(
         self,
@@ -114,11 +129,12 @@ class MaskWriter(BasePredictionWriter):
     ) -> None:
         """Bad files become CSV rows with their error; the others run the pipeline, one run
         per image size."""
+        notes = batch.get("note", [""] * len(batch["name"]))
         by_size: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, (name, error) in enumerate(zip(batch["name"], batch["error"], strict=True)):
             if error:
                 warnings.warn(f"skipped {name}: {error}", stacklevel=1)
-                self._rows.append({"file": name, "error": error})
+                self._rows.append({"file": name, "note": notes[i], "error": error})
             else:
                 by_size[tuple(batch["original"][i].shape)].append(i)
         for indices in by_size.values():
@@ -126,21 +142,21 @@ class MaskWriter(BasePredictionWriter):
             output = self.pipeline.run(pl_module.model, batch["image"][indices], None, originals)
             (result,) = output.results.values()
             probabilities = output.logits.softmax(-1)
+            no_shape = _no_shape(pl_module, output.logits)
             for j, i in enumerate(indices):
                 name, stem, image = batch["name"][i], batch["stem"][i], originals[j]
-                self._rows.append(
-                    self._write_one(name, stem, image, result[j : j + 1], probabilities[j])
-                )
+                row = self._write_one(name, stem, image, result[j : j + 1], probabilities[j])
+                self._rows.append({**row, "no_shape": no_shape[j], "note": notes[i]})
 
     def _write_one(
         self, name: str, stem: str, image: Tensor, result: StrategyResult, probabilities: Tensor
     ) -> dict[str, str]:
-        """One image (uint8 (3, h, w)) and its result: mask and overlay written, CSV row out."""
-        mask_file, overlay_file = f"{stem}_mask.png", f"{stem}_overlay.png"
+        """One image (uint8 (3, h, w)) and its result: mask and overlay staged, CSV row out."""
+        mask_file, overlay_file = (f"{stem}_{kind}.png" for kind in KINDS)
         mask = result.masks[0].cpu().numpy().astype("uint8") * 255
-        _save_png(self.output_dir / mask_file, mask)
+        _save_png(self._folder.staging / mask_file, mask)
         overlay = _overlay(image[None], result.heatmaps, result.prompts, result.masks)
-        _save_png(self.output_dir / overlay_file, overlay[0].permute(1, 2, 0).cpu().numpy())
+        _save_png(self._folder.staging / overlay_file, overlay[0].permute(1, 2, 0).cpu().numpy())
         label = int(probabilities.argmax())
         prompts = result.prompts
         return {
@@ -155,19 +171,44 @@ class MaskWriter(BasePredictionWriter):
             "error": "",
         }
 
-    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Each rank writes its CSV part; rank 0 merges them, sorted by file name."""
-        if trainer.world_size == 1:
-            _write_csv(self.output_dir / CSV_NAME, self._rows)
-            return
-        _write_csv(self.output_dir / f"predictions.rank{trainer.global_rank}.csv", self._rows)
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The run has succeeded: each rank stages its rows; rank 0 merges them with the
+        entries not read into the CSV and moves the run's files into place."""
+        staging = self._folder.staging
+        (staging / f"rows.rank{trainer.global_rank}.json").write_text(json.dumps(self._rows))
         trainer.strategy.barrier()
-        if trainer.is_global_zero:
-            parts = sorted(self.output_dir.glob("predictions.rank*.csv"))
-            rows = [row for part in parts for row in csv.DictReader(part.open(newline=""))]
-            _write_csv(self.output_dir / CSV_NAME, rows)
-            for part in parts:
-                part.unlink()
+        if not trainer.is_global_zero:
+            return
+        rows = [{"file": name, "error": reason} for name, reason in self._skipped]
+        for part in sorted(staging.glob("rows.rank*.json")):
+            rows += json.loads(part.read_text())
+            part.unlink()
+        write_csv(staging / CSV_NAME, rows, CSV_COLUMNS)
+        self._folder.commit()
+        flagged = sorted(row["file"] for row in rows if row.get("no_shape") == "true")
+        if flagged:
+            more = ", ..." if len(flagged) > 3 else ""
+            rank_zero_warn(
+                f"{len(flagged)} image(s) most likely hold none of the shapes ("
+                f"{', '.join(flagged[:3])}{more}): their class and mask are guesses; "
+                f"no_shape is true in {CSV_NAME}"
+            )
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        """A failed run leaves the output folder as it was: only its staging folder goes."""
+        if self._folder is not None:
+            self._folder.discard()
+
+
+def _no_shape(model: L.LightningModule, logits: Tensor) -> list[str]:
+    """Per image "true" or "false" from the classifier's no-shape flag; "" where the model has
+    no calibrated flag (a checkpoint saved before it was kept)."""
+    threshold = getattr(model, "no_shape_threshold", None)
+    if threshold is None or not torch.isfinite(threshold):
+        return [""] * len(logits)
+    return ["true" if flag else "false" for flag in model.no_shape(logits).tolist()]
 
 
 def _overlay(images: Tensor, heatmaps: Tensor, prompts: Prompts, masks: Tensor) -> Tensor:
@@ -181,7 +222,7 @@ def _overlay(images: Tensor, heatmaps: Tensor, prompts: Prompts, masks: Tensor) 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
     """Write an (H, W) or (H, W, 3) uint8 array as PNG."""
-    Image.fromarray(image).save(path)
+    Image.fromarray(image).save(path, format="PNG")
 
 
 def _points_text(prompts: Prompts) -> str:
@@ -192,13 +233,3 @@ def _points_text(prompts: Prompts) -> str:
         f"{x:.1f} {y:.1f} {int(label)}"
         for (x, y), label in zip(points.tolist(), labels.tolist(), strict=True)
     )
-
-
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    """Write rows sorted by file name, atomically (temp file, then rename)."""
-    temporary = path.with_suffix(".csv.partial")
-    with temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, restval="")
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda row: row["file"]))
-    temporary.replace(path)

@@ -283,6 +283,26 @@ def sam_fused_attention() -> str:
     )
 
 
+def no_shape() -> str:
+    """The no-shape flag on background-only images and on shape images, per checkpoint."""
+    runs = [
+        json.loads((RESULTS / f"{stem}.json").read_text())
+        for stem in ("no_shape_quickstart", "no_shape_foreign3500")
+    ]
+    lines = [
+        "| checkpoint (trained on) | background-only images flagged | test shape images flagged |",
+        "|---|---|---|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| `{run['checkpoint']}` (`{run['data']}`) | {run['background_flagged']:.1%} of "
+            f"{run['background_images']} | {run['test_shapes_flagged']:.1%} of "
+            f"{run['test_shape_images']} |"
+        )
+    commands = "; ".join(f"`{run['command']}`" for run in runs)
+    return "\n".join(lines) + f"\n\nReproduce: {commands}."
+
+
 #: Generated README blocks: marker name -> renderer.
 BLOCKS: dict[str, Callable[[], str]] = {
     "recipe-table": recipe_table,
@@ -302,6 +322,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
     "sam-batched-decode": sam_batched_decode,
     "sam-fused-attention": sam_fused_attention,
+    "no-shape": no_shape,
 }
 
 

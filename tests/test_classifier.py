@@ -113,3 +113,50 @@ def test_weights_download_failure_says_what_to_do(monkeypatch, tmp_path) -> None
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(WeightsUnavailableError, match="`model.weights: shapes` .* or `null`"):
         build_resnet("resnet18", 5, "IMAGENET1K_V1")
+
+
+def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(tmp_path) -> None:
+    """After fit, the checkpoint holds the training images' size and the no-shape threshold:
+    the `no_shape_quantile` of the validation images' shape scores, computed here by hand."""
+    torch.manual_seed(0)
+    images, labels = torch.randn(12, 3, 40, 56), torch.arange(12) % 5
+    masks = torch.zeros(12, 40, 56, dtype=torch.bool)
+    model = ShapeClassifier(augmentation=None, no_shape_quantile=0.25)
+    assert model.input_size.tolist() == [0, 0] and not model.no_shape(torch.zeros(3, 5)).any()
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path, num_sanity_val_steps=0,
+    )  # fmt: skip
+    batches = DataLoader(TensorDataset(images, labels, masks), batch_size=4)
+    trainer.fit(model, train_dataloaders=batches, val_dataloaders=batches)
+    model.eval()
+    with torch.no_grad():
+        logits = model(images)
+    scores = 4.0 * torch.logsumexp(logits / 4.0, dim=-1)
+    expected = torch.quantile(scores, 0.25)
+    torch.testing.assert_close(model.no_shape_threshold, expected, rtol=1e-4, atol=1e-4)
+    assert model.no_shape(logits).tolist() == (scores < model.no_shape_threshold).tolist()
+    checkpoint = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(checkpoint)
+    loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    assert loaded.input_size.tolist() == [40, 56]
+    torch.testing.assert_close(loaded.no_shape_threshold, model.no_shape_threshold)
+
+
+def test_a_checkpoint_saved_before_the_size_was_kept_still_loads(tmp_path) -> None:
+    checkpoint = tmp_path / "old.ckpt"
+    model = ShapeClassifier(augmentation=None)
+    state = {
+        k: v for k, v in model.state_dict().items() if k not in ("input_size", "no_shape_threshold")
+    }
+    torch.save(
+        {
+            "state_dict": state,
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": "2.5.0",
+        },
+        checkpoint,
+    )
+    loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    assert loaded.input_size.tolist() == [0, 0]
+    assert not loaded.no_shape(torch.zeros(2, 5)).any()

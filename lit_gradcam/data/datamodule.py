@@ -11,7 +11,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
-from lit_gradcam.data.generate import MARKER, generate_dataset
+from lit_gradcam.data.generate import HEIGHT, MARKER, WIDTH, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
 
 #: Which splits each Lightning stage reads.
@@ -43,8 +43,9 @@ class ShapesDataModule(LightningDataModule):
         train_size, val_size, test_size, seed, background: generator arguments
             (`background`: "natural" offline, or "cifar10").
         generate: if False, `root` must already hold a dataset; nothing is generated.
-        predict_dir: a folder of PNG/JPEG images of any size for `python main.py predict`;
-            they are classified at `image_size`, the training resolution (height, width).
+        predict_dir: a folder of images of any size for `python main.py predict`.
+        image_size: (height, width) at which predict classifies them; None: the size the
+            checkpoint was trained at (the generator's for a checkpoint that does not say).
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class ShapesDataModule(LightningDataModule):
         background: str = "natural",
         generate: bool = True,
         predict_dir: str | None = None,
-        image_size: tuple[int, int] = (48, 64),
+        image_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -102,12 +103,19 @@ class ShapesDataModule(LightningDataModule):
                 raise DatasetError(
                     "predict needs a folder of images: pass --data.predict_dir path/to/folder"
                 )
-            self.predict_images = ImageFolder(self.hparams.predict_dir, self.hparams.image_size)
+            self.predict_images = ImageFolder(self.hparams.predict_dir)
             return
         wanted = ("train", "val", "test") if stage is None else STAGE_SPLITS.get(stage, ())
         for split in wanted:
             if split not in self.splits:
                 self.splits[split] = ShapesFolder(self.root, split)
+        sizes = {name: split.image_size for name, split in self.splits.items()}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{name} {h}x{w}" for name, (h, w) in sizes.items())
+            raise DatasetError(
+                f"the splits of {self.root} hold images of different sizes (height x width: "
+                f"{listed}); a model is trained and scored at one size"
+            )
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.hparams.seed)
@@ -121,17 +129,35 @@ class ShapesDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         split = self.splits["test"]
+        trained = self._trained_size()
+        if trained is not None and split.image_size != trained:
+            raise DatasetError(
+                f"split 'test' of {self.root} holds {split.image_size[0]}x{split.image_size[1]} "
+                f"images (height x width), the checkpoint was trained at {trained[0]}x"
+                f"{trained[1]}: test on a folder of the training size"
+            )
         return self._loader(
             "test", self.hparams.eval_batch_size, sampler=eval_sampler(self.trainer, split)
         )
 
     def predict_dataloader(self) -> DataLoader:
+        """The predict folder, resized to `image_size` or else the checkpoint's training size;
+        built after the checkpoint is restored, so its size is known."""
+        self.predict_images.size = tuple(
+            self.hparams.image_size or self._trained_size() or (HEIGHT, WIDTH)
+        )
         return DataLoader(
             self.predict_images,
             batch_size=self.hparams.eval_batch_size,
             num_workers=self.hparams.num_workers,
             collate_fn=collate_images,
         )
+
+    def _trained_size(self) -> tuple[int, int] | None:
+        """The training size recorded by the model being run, if it records one."""
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        size = getattr(model, "input_size", None)
+        return tuple(size.tolist()) if size is not None and int(size.min()) > 0 else None
 
     def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers

@@ -1,30 +1,46 @@
 """ShapesFolder: reads one split of any folder in the homework layout, validated up front.
 
-    ROOT/images/{split}/{stem}.png   RGB, RGBA, grey or palette (served as RGB)
-    ROOT/masks/{split}/{stem}.png    anything > 0 is the shape (0/255, 0/1, grey or RGB)
+    ROOT/images/{split}/{stem}.png   8-bit (grey, palette, RGB, RGBA, ...) or 16-bit grey
+    ROOT/masks/{split}/{stem}.png    grey, palette or RGB, without transparency
     ROOT/labels/{split}/{stem}.txt   a class name from CLASSES
+
+Images are read as a viewer shows them, masks as the course's loader
+`np.array(Image.open(mask), dtype=bool)` reads them (details in `lit_gradcam.data.pixels`):
+- images and masks alike are turned upright by their EXIF orientation;
+- images are served as RGB; 16-bit grey is scaled from 0..65535 to 0..255; an image with any
+  pixel not fully opaque is composited over white (one warning per split), a fully opaque alpha
+  is dropped; a mode with no 8-bit meaning (F, ...) is a bad file;
+- a mask's shape is its non-zero pixels: the value of grey masks (1, L, I, I;16, F), the index
+  of palette masks (not its colour), any channel of RGB masks; a fully opaque alpha is dropped,
+  a mask with any pixel not fully opaque is a bad file;
+- a soft mask (more than two distinct values, e.g. an antialiased edge) still counts every
+  non-zero pixel as the shape, the blended ring included (one warning per split).
 
 Broken data should fail before training starts rather than as a crash in a loader worker hours
 in, and all at once: __init__ reads every file once, collects every bad one (missing, unknown
-class, unreadable, wrong size) and raises a single DatasetError listing them by problem, so a
-folder is fixed in one pass. The decoded pixels are kept, which also spares the loaders any I/O.
+class, unreadable, wrong size, pixels with no defined reading) and raises a single DatasetError
+listing them by problem, so a folder is fixed in one pass. The decoded pixels are kept, which
+also spares the loaders any I/O.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_gradcam.data import CLASSES
-from lit_gradcam.imaging import normalize_imagenet
+from lit_gradcam.data.pixels import PixelError, binary_mask, viewer_rgb
+from lit_gradcam.imaging import image_tensor
 
 KINDS = {"images": ".png", "masks": ".png", "labels": ".txt"}
 #: How many bad files an error message lists per problem before "... and N more".
@@ -59,23 +75,30 @@ class _Problems:
 
 
 def _open(path: Path) -> Image.Image:
-    """Read, verify (chunk CRCs) and fully decode one image; raises whatever PIL raises."""
+    """Read, verify (chunk CRCs), fully decode and turn upright (EXIF orientation, as viewers
+    do, so a photo and its mask stay aligned) one image; raises whatever PIL raises."""
     data = path.read_bytes()
     with Image.open(io.BytesIO(data)) as probe:
         probe.verify()
     image = Image.open(io.BytesIO(data))
     image.load()
+    ImageOps.exif_transpose(image, in_place=True)
     return image
 
 
-def _decode(path: Path) -> Image.Image:
-    """`_open`, with a DatasetError naming the file if it is broken."""
+def read_rgb(path: Path) -> tuple[np.ndarray, str]:
+    """The image at `path` as a viewer shows it and its note (see `viewer_rgb`); DatasetError
+    naming the file if it is broken or its pixels have no 8-bit reading."""
     try:
-        return _open(path)
+        image = _open(path)
     except Exception as error:  # PIL raises many types for broken files
         raise DatasetError(
             f"unreadable or truncated image {path}: {type(error).__name__}: {error}"
         ) from error
+    try:
+        return viewer_rgb(image)
+    except PixelError as error:
+        raise DatasetError(f"cannot read image {path}: {error}") from error
 
 
 def _open_or_error(path: Path) -> Image.Image | Exception:
@@ -83,25 +106,6 @@ def _open_or_error(path: Path) -> Image.Image | Exception:
         return _open(path)
     except Exception as error:  # PIL raises many types for broken files
         return error
-
-
-def _rgb(image: Image.Image) -> np.ndarray:
-    return np.array(image if image.mode == "RGB" else image.convert("RGB"))
-
-
-def _binary(image: Image.Image) -> np.ndarray:
-    """Mask pixels > 0 (any colour channel for colour masks, the value for grey ones)."""
-    if image.mode not in ("1", "L", "I", "I;16", "F"):
-        image = image.convert("RGB")
-    values = np.asarray(image)
-    return values.max(axis=-1) > 0 if values.ndim == 3 else values > 0
-
-
-def image_tensor(pixels: Tensor, normalize: bool = True) -> Tensor:
-    """A (H, W, 3) uint8 image as the float32 (3, H, W) tensor the classifier reads: in [0, 1],
-    then ImageNet-normalised if `normalize`."""
-    image = pixels.permute(2, 0, 1).float().div_(255)
-    return normalize_imagenet(image) if normalize else image
 
 
 class ShapesFolder(Dataset):
@@ -124,12 +128,23 @@ class ShapesFolder(Dataset):
             images = self._decode_all(pool, files["images"], problems)
             masks = self._decode_all(pool, files["masks"], problems)
         self._check_sizes(files, images, masks, problems)
+        rgbs = self._read_pixels(viewer_rgb, files["images"], images, problems)
+        bools = self._read_pixels(binary_mask, files["masks"], masks, problems)
         problems.raise_any(self.split, self.root)
         self.image_paths = [files["images"][s] for s in self.stems]
         self.mask_paths = [files["masks"][s] for s in self.stems]
         self.labels = [labels[s] for s in self.stems]
-        self._images = [_rgb(images[s]) for s in self.stems]
-        self._masks = [_binary(masks[s]) for s in self.stems]
+        self._images = [rgbs[s][0] for s in self.stems]
+        self._masks = [bools[s][0] for s in self.stems]
+        self._warn_once(
+            [files["images"][s] for s in self.stems if rgbs[s][1]],
+            "image(s) with transparent pixels, composited over white as viewers show them",
+        )
+        self._warn_once(
+            [files["masks"][s] for s in self.stems if bools[s][1]],
+            "mask(s) hold intermediate values (more than two distinct values): every non-zero "
+            "pixel counts as the shape, so a blended edge ring counts as shape",
+        )
 
     def _check_folders(self) -> dict[str, Path]:
         if not self.root.is_dir():
@@ -213,6 +228,30 @@ class ShapesFolder(Dataset):
         return decoded
 
     @staticmethod
+    def _read_pixels(
+        read: Callable[[Image.Image], tuple[np.ndarray, str | bool]],
+        paths: dict[str, Path],
+        decoded: dict[str, Image.Image],
+        problems: _Problems,
+    ) -> dict[str, tuple[np.ndarray, str | bool]]:
+        """Stem -> `read` of its decoded image; pixels with no defined reading are problems."""
+        found = {}
+        for stem, image in decoded.items():
+            try:
+                found[stem] = read(image)
+            except PixelError as error:
+                problems.add(error.problem, paths[stem], f": {error}")
+        return found
+
+    def _warn_once(self, paths: list[Path], what: str) -> None:
+        """One warning for the split: how many files `what`, and the first of them."""
+        if paths:
+            warnings.warn(
+                f"split {self.split!r} of {self.root}: {len(paths)} {what} (first: {paths[0]})",
+                stacklevel=3,
+            )
+
+    @staticmethod
     def _check_sizes(
         files: dict[str, dict[str, Path]],
         images: dict[str, Image.Image],
@@ -241,6 +280,11 @@ class ShapesFolder(Dataset):
                     files["images"][stem],
                     f" is {image.width}x{image.height}",
                 )
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of every image of the split."""
+        return tuple(self._images[0].shape[:2]) if self._images else (0, 0)
 
     def __len__(self) -> int:
         return len(self.stems)

@@ -238,6 +238,16 @@ def draw_sample(
     return image, cover >= 0.5, info
 
 
+def draw_background_only(
+    backgrounds: ForeignBackgrounds, seed: int, split: str, index: int
+) -> np.ndarray:
+    """Image (H, W, 3) uint8 `index` of `split` holding no shape: a background as `draw_sample`
+    draws them, for measuring the no-shape flag."""
+    rng = np.random.default_rng([seed, _split_key(split), 3, index])
+    image, _ = backgrounds.sample(rng)
+    return image
+
+
 def _place_apart(
     reaches: list[float], rng: np.random.Generator, tries: int = 1000
 ) -> list[tuple[float, float]]:

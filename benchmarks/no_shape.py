@@ -1,0 +1,84 @@
+"""How well `predict`'s no-shape flag separates images without a shape from images with one.
+
+    python benchmarks/no_shape.py --ckpt checkpoints/recipes/foreign3500_shapes/last.ckpt \
+        --data data/foreign3500 --output results/no_shape_foreign3500.json
+
+The flag is the classifier's own (`ShapeClassifier.no_shape`): its threshold is calibrated as
+in `fit`, by a validation pass over the folder's val split (images that all hold a shape). It
+is then applied to the folder's test split (the share of shape images flagged, which should be
+small) and to background-only images of the foreign generator (`draw_background_only`, split
+"test"; the share flagged, which should be large). Nothing here is tuned on the test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.data.dataset import ShapesFolder
+from lit_gradcam.data.foreign import ForeignBackgrounds, draw_background_only
+from lit_gradcam.imaging import image_tensor
+
+
+def flagged_share(model: ShapeClassifier, images: torch.Tensor) -> float:
+    """The share of `images` (normalised, (N, 3, H, W)) that the flag marks as holding no shape."""
+    with torch.no_grad():
+        flags = torch.cat([model.no_shape(model(batch)) for batch in images.split(200)])
+    return flags.float().mean().item()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ckpt", required=True, help="a ShapeClassifier checkpoint")
+    parser.add_argument("--data", required=True, help="the folder it was trained on")
+    parser.add_argument("--backgrounds", type=int, default=500, help="background-only images")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the background images")
+    parser.add_argument("--output", help="JSON file for the results")
+    args = parser.parse_args(argv)
+
+    model = ShapeClassifier.load_from_checkpoint(args.ckpt, map_location="cpu")
+    val, test = ShapesFolder(args.data, "val"), ShapesFolder(args.data, "test")
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_model_summary=False)
+    trainer.validate(model, DataLoader(val, batch_size=200), verbose=False)  # calibrates
+    model.eval()
+    sources = ForeignBackgrounds()
+    backgrounds = torch.stack(
+        [
+            image_tensor(
+                torch.from_numpy(np.array(draw_background_only(sources, args.seed, "test", i)))
+            )
+            for i in tqdm(range(args.backgrounds), desc="Drawing background-only images")
+        ]
+    )
+    shapes = torch.stack([test[i][0] for i in range(len(test))])
+    record = {
+        "command": "python benchmarks/no_shape.py " + " ".join(argv or sys.argv[1:]),
+        "checkpoint": args.ckpt,
+        "data": args.data,
+        "quantile": model.hparams.no_shape_quantile,
+        "temperature": model.hparams.no_shape_temperature,
+        "threshold": round(model.no_shape_threshold.item(), 4),
+        "background_images": args.backgrounds,
+        "background_flagged": round(flagged_share(model, backgrounds), 4),
+        "test_shape_images": len(test),
+        "test_shapes_flagged": round(flagged_share(model, shapes), 4),
+        "machine": platform.processor() or platform.machine(),
+    }
+    print(json.dumps(record, indent=2))
+    if args.output:
+        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()
