@@ -31,9 +31,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from lit_gradcam.data import CLASSES, ShapesFolder, generate_dataset
+from lit_gradcam.imaging import denormalize_to_uint8
 from lit_gradcam.prompts.base import foreground_points
 from lit_gradcam.prompts.geometry import snap_to_mask, weighted_centroid
-from lit_gradcam.segmenters.base import denormalize_to_uint8
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 #: Mask areas (px) that split small / medium / large shapes.
@@ -165,15 +165,15 @@ def dataset_command(root: Path) -> str | None:
     """The command line that generates `root`, read from the recipe its generator wrote."""
     foreign, own = root / "foreign.json", root / "dataset.json"
     if foreign.is_file():
-        recipe, module, extra = json.loads(foreign.read_text()), "foreign", []
+        recipe, generator, extra = json.loads(foreign.read_text()), ["benchmarks/foreign.py"], []
     elif own.is_file():
-        recipe, module = json.loads(own.read_text()), "generate"
+        recipe, generator = json.loads(own.read_text()), ["-m", "lit_gradcam.data.generate"]
         extra = ["--background", recipe["background"]]
     else:
         return None
     sizes = [arg for split, n in recipe["split_sizes"].items() for arg in (f"--{split}", str(n))]
     args = ["--root", str(root), "--seed", str(recipe["seed"]), *sizes, *extra]
-    return shlex.join(["python", "-m", f"lit_gradcam.data.{module}", *args])
+    return shlex.join(["python", *generator, *args])
 
 
 def save(path: Path, label: str, run: dict) -> None:

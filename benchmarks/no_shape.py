@@ -6,8 +6,9 @@
 The flag is the classifier's own (`ShapeClassifier.no_shape`): its threshold is calibrated as
 in `fit`, by a validation pass over the folder's val split (images that all hold a shape). It
 is then applied to the folder's test split (the share of shape images flagged, which should be
-small) and to background-only images of the foreign generator (`draw_background_only`, split
-"test"; the share flagged, which should be large). Nothing here is tuned on the test images.
+small) and to background-only images of the foreign generator (`foreign.draw_background_only`,
+split "test"; the share flagged, which should be large). Nothing here is tuned on the test
+images.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from foreign import ForeignBackgrounds, draw_background_only
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.dataset import ShapesFolder
-from lit_gradcam.data.foreign import ForeignBackgrounds, draw_background_only
 from lit_gradcam.imaging import image_tensor
 
 

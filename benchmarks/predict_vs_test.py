@@ -1,7 +1,7 @@
 """Do the masks `python main.py predict` writes score what `python main.py test` reports?
 
 Reads the masks written for a folder of test-split images, scores them against the split's
-ground truth with the course IoU (per image, averaged), and prints that beside the `iou` of
+ground truth with the reference IoU (per image, averaged), and prints that beside the `iou` of
 the same (segmenter, strategy) row in a test run's results.json.
 
     python main.py predict --config configs/quickstart.yaml --ckpt_path last \

@@ -1,7 +1,7 @@
 """Does a segmenter cut what the prompt points at? Two-object scenes, each object and the
 background prompted in turn.
 
-The scenes come from the foreign generator (`lit_gradcam.data.foreign.draw_two_objects`, test
+The scenes come from the foreign generator (`foreign.draw_two_objects` beside this script, test
 split), which nothing is trained on: two shapes apart from each other on one image. Each shape
 is prompted by one foreground point at its most interior pixel, and the background by one
 foreground point at the pixel farthest from both shapes. Per segmenter (GrabCut, the trained
@@ -27,10 +27,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from foreign import ForeignBackgrounds, draw_two_objects
 from torch import Tensor
 from tqdm import tqdm
 
-from lit_gradcam.data.foreign import ForeignBackgrounds, draw_two_objects
 from lit_gradcam.prompts.base import foreground_points
 from lit_gradcam.sam_training.losses import mask_iou
 from lit_gradcam.segmenters.base import Segmenter

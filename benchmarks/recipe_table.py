@@ -46,7 +46,7 @@ def _run(command: list[str], torch_home: str) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True, help="the cell's name: logs and checkpoints")
-    parser.add_argument("--data-root", required=True, help="a homework-layout folder")
+    parser.add_argument("--data-root", required=True, help="a shapes-layout folder")
     parser.add_argument(
         "--generate", action="store_true", help="--data-root is absent: fit generates it"
     )

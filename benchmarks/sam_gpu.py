@@ -29,8 +29,8 @@ from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.generate import generate_dataset
 from lit_gradcam.sam_training import SamTuner
 from lit_gradcam.sam_training.scene_data import SceneDataModule
-from lit_gradcam.segmenters.checkpoints import sam_registry
 from lit_gradcam.segmenters.sam import SamSegmenter
+from lit_gradcam.segmenters.sam_models import sam_registry
 
 PRECISIONS = {"fp32": ("32-true", None), "bf16": ("bf16-mixed", "bf16")}
 

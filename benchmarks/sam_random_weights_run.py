@@ -23,7 +23,7 @@ from lit_gradcam.cli import cli_main
 
 
 def _first_test_images(source: Path, target: Path, count: int) -> Path:
-    """A homework-layout folder holding only the first `count` test images of `source`."""
+    """A shapes-layout folder holding only the first `count` test images of `source`."""
     stems = [p.stem for p in sorted((source / "images" / "test").glob("*.png"))[:count]]
     for kind, suffix in (("images", ".png"), ("masks", ".png"), ("labels", ".txt")):
         (target / kind / "test").mkdir(parents=True)

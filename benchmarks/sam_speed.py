@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from segment_anything import sam_model_registry
 
-from lit_gradcam.segmenters.base import Prompts
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.segmenters.sam import SamSegmenter
 
 HEIGHT, WIDTH = 48, 64

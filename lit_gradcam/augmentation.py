@@ -35,6 +35,20 @@ MAX_ROTATION_DEGREES = 15.0
 BLUR_SIGMA = 0.8
 #: ITU-R BT.601 luma weights, for saturation jitter.
 _LUMA = (0.299, 0.587, 0.114)
+#: `TrainAugmentation` settings that leave only the mirror on (its `hflip` is the caller's): the
+#: bare CLI's and the shapes-weights build's augmentation, under which a from-scratch ResNet
+#: learns the shapes soonest.
+MIRROR_ONLY = dict(
+    translate=0.0,
+    scale=(1.0, 1.0),
+    rotate=0.0,
+    brightness=0.0,
+    contrast=0.0,
+    saturation=0.0,
+    channel_shuffle=0.0,
+    blur=0.0,
+    noise=0.0,
+)
 
 
 class TrainAugmentation:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lightning as L
 import torch
 import torch.nn.functional as F
-import torchvision
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 from torchmetrics.aggregation import CatMetric
@@ -14,58 +15,15 @@ from torchmetrics.classification import MulticlassAccuracy
 from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError
-from lit_gradcam.pretrained import SHAPES_WEIGHTS, load_shapes_weights
+from lit_gradcam.models import build_resnet, weight_enum
 
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
 #: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
 DEFAULT_AUGMENTATION = lazy_instance(TrainAugmentation)
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights were asked for but could not be fetched (no network, say)."""
-
-
-def weight_enum(arch: str, weights: str | None) -> torchvision.models.WeightsEnum | None:
-    """The torchvision weight enum named `weights` (None for scratch or ``shapes``); a clear
-    ValueError for an unknown architecture or weight name."""
-    if arch not in ARCHITECTURES:
-        raise ConfigError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
-    if weights is None or weights == SHAPES_WEIGHTS:
-        return None
-    enum_class = torchvision.models.get_model_weights(arch)
-    try:
-        return enum_class[weights]
-    except KeyError:
-        valid = [w.name for w in enum_class]
-        raise ConfigError(
-            f"model.weights: {weights!r} is not a weight of {arch}; valid: {valid}, "
-            f"{SHAPES_WEIGHTS!r} or null"
-        ) from None
-
-
-def build_resnet(
-    arch: str, num_classes: int, weights: str | None, stem_maxpool: bool = True
-) -> nn.Module:
-    """A torchvision ResNet with a `num_classes` head. `weights`: None (from scratch), a
-    torchvision enum name (e.g. ``IMAGENET1K_V1``), or ``shapes`` (see `lit_gradcam.pretrained`).
-    Without `stem_maxpool` the stem downsamples 2x instead of 4x: every later feature map has
-    twice the resolution (sharper heatmaps for small shapes) at several times the compute.
-    """
-    enum = weight_enum(arch, weights)
-    try:
-        model = torchvision.models.get_model(arch, weights=enum)
-    except OSError as error:  # urllib's URLError is an OSError
-        raise WeightsUnavailableError(
-            f"Could not download {arch} weights {weights} ({enum.url}): {error}. "
-            f"Put the file in {torch.hub.get_dir()}/checkpoints/ or use `model.weights: shapes` "
-            "(built offline) or `null` to train from scratch."
-        ) from error
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    if not stem_maxpool:
-        model.maxpool = nn.Identity()
-    if weights == SHAPES_WEIGHTS:
-        load_shapes_weights(model, arch, stem_maxpool)
-    return model
+#: Loaders of the `weights` torchvision does not have, by name: each loads them into a
+#: fresh `build_resnet` model, given (model, arch, stem_maxpool). The modules that make such
+#: weights train this classifier, so they sit above it and fill this in when imported
+#: (`lit_gradcam.pretrained` adds ``shapes``; the package imports it).
+PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool], None]] = {}
 
 
 class ShapeClassifier(L.LightningModule):
@@ -78,13 +36,13 @@ class ShapeClassifier(L.LightningModule):
             ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.pretrained`) or None for scratch.
             They are loaded in `setup("fit")`, so testing or predicting from a checkpoint
             never fetches them.
-        lr, weight_decay: AdamW settings (the homework's defaults).
+        lr, weight_decay: AdamW settings (the reference report's defaults).
         one_cycle: use a one-cycle schedule peaking at `lr` over the trainer's whole run
             (`max_steps`), which makes from-scratch training stable.
         augmentation: label-preserving jitter of each training batch (images only), or None.
         label_smoothing: cross-entropy label smoothing (keeps a small-data model from
             growing over-confident logits on the images it has memorised).
-        stem_maxpool: keep torchvision's stem max-pool (see `build_resnet`).
+        stem_maxpool: keep torchvision's stem max-pool (see `models.build_resnet`).
         augmentation_ramp: (start, end) fractions of the run (`max_steps`) over which the
             augmentation's strength rises from mirror-only to full: a from-scratch network
             learns the shapes from plain images first, then the jitter makes it robust, in one
@@ -151,7 +109,11 @@ class ShapeClassifier(L.LightningModule):
         download or build weights they would overwrite."""
         if stage == "fit" and self.hparams.weights is not None and not self._pretrained_loaded:
             hp = self.hparams
-            pretrained = build_resnet(hp.arch, hp.num_classes, hp.weights, hp.stem_maxpool)
+            loader = PRETRAINED_LOADERS.get(hp.weights)  # None for torchvision's weights
+            weights = None if loader else hp.weights
+            pretrained = build_resnet(hp.arch, hp.num_classes, weights, hp.stem_maxpool)
+            if loader is not None:
+                loader(pretrained, hp.arch, hp.stem_maxpool)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
         channels_last = self.hparams.channels_last

@@ -17,23 +17,22 @@ from lightning.pytorch.cli import (
 )
 from lightning.pytorch.utilities import rank_zero_warn
 
-from lit_gradcam.classifier import ShapeClassifier, WeightsUnavailableError
+from lit_gradcam.augmentation import MIRROR_ONLY
+from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.backgrounds import BackgroundUnavailableError
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import DatasetError
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
+from lit_gradcam.models import WeightsUnavailableError
 from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.precision import default_precision
 from lit_gradcam.prediction import MaskWriter
 from lit_gradcam.prediction_files import OutputDirError, OutputExistsError
-from lit_gradcam.pretrained import MIRROR_ONLY, ShapesWeightsError
-from lit_gradcam.segmenters.checkpoints import (
-    CheckpointArchitectureError,
-    CheckpointDownloadError,
-    NoOfficialCheckpointError,
-)
+from lit_gradcam.pretrained import ShapesWeightsError
+from lit_gradcam.segmenters.checkpoints import CheckpointDownloadError, NoOfficialCheckpointError
 from lit_gradcam.segmenters.integrity import CheckpointIntegrityError
+from lit_gradcam.segmenters.sam_models import CheckpointArchitectureError
 
 #: Errors whose message says what is wrong and what to do: `main` prints it alone and exits 1.
 #: FileNotFoundError names the missing file (a SAM checkpoint, say).

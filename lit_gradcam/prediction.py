@@ -33,15 +33,16 @@ from PIL import Image
 from torch import Tensor
 
 from lit_gradcam.data import CLASSES
-from lit_gradcam.evaluation.figures import blend, draw_prompts, heat_colours, mask_outline
-from lit_gradcam.pipeline import BatchPipeline, StrategyResult
+from lit_gradcam.drawing import blend, draw_prompts, heat_colours, mask_outline
+from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.pipeline_results import StrategyResult
 from lit_gradcam.prediction_files import (
     CSV_NAME,
     OutputExistsError,
     OutputFolder,
     write_csv,
 )
-from lit_gradcam.segmenters.base import PAD_LABEL, Prompts
+from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 
 CSV_COLUMNS = (
     "file",

@@ -7,7 +7,9 @@ first use: the generator draws its images into memory (no files to write and rea
 The result is cached the way torchvision caches its weights, in torch hub's ``checkpoints/``
 folder (``$TORCH_HOME``), under a name that holds a hash of the recipe, so a changed recipe
 never loads stale weights. A file lock lets only one process build (DDP ranks, two runs at
-once); the others wait and load its file.
+once); the others wait and load its file. The recipe trains a `ShapeClassifier`, so it sits
+above the classifier, which finds `load_shapes_weights` in its `PRETRAINED_LOADERS` (filled
+when this module is imported, as the package's ``__init__`` does).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 from filelock import FileLock, Timeout
@@ -31,14 +34,15 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics import Metric
 from tqdm import tqdm
 
+from lit_gradcam.augmentation import MIRROR_ONLY, TrainAugmentation
+from lit_gradcam.classifier import PRETRAINED_LOADERS, ShapeClassifier
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import BackgroundSource, NaturalBackgrounds
 from lit_gradcam.data.generate import SIZE_RANGE, draw_sample
 from lit_gradcam.imaging import image_tensor
+from lit_gradcam.models import SHAPES_WEIGHTS
 from lit_gradcam.precision import default_precision
 
-#: The `model.weights` value that selects these weights.
-SHAPES_WEIGHTS = "shapes"
 #: How long a process waits on another's build before it says that it is waiting.
 _QUIET_WAIT_S = 2.0
 
@@ -70,19 +74,6 @@ class ShapesPretraining:
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
-
-#: TrainAugmentation settings that leave only the mirror on.
-MIRROR_ONLY = dict(
-    translate=0.0,
-    scale=(1.0, 1.0),
-    rotate=0.0,
-    brightness=0.0,
-    contrast=0.0,
-    saturation=0.0,
-    channel_shuffle=0.0,
-    blur=0.0,
-    noise=0.0,
-)
 
 #: The recipe `weights: shapes` uses.
 DEFAULT_PRETRAINING = ShapesPretraining()
@@ -136,6 +127,10 @@ def load_shapes_weights(
         )
 
 
+#: `ShapeClassifier(weights="shapes")` loads them at `setup("fit")` through this entry.
+PRETRAINED_LOADERS[SHAPES_WEIGHTS] = load_shapes_weights
+
+
 @contextlib.contextmanager
 def _build_lock(path: Path) -> Iterator[None]:
     """Hold the file lock of `path`'s build; a process that has to wait says so once."""
@@ -186,14 +181,14 @@ class DrawnSplit(Dataset):
         return image_tensor(self.images[index]), self.labels[index], self.masks[index]
 
 
+def _single_process() -> bool:
+    """What a build's metrics are told: no process group to sync with."""
+    return False
+
+
 def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining) -> None:
     """Draw the recipe's data, train on it, and write the backbone's weights atomically, with a
     JSON note of the recipe and the validation accuracy beside them."""
-    import lightning as L
-
-    from lit_gradcam.augmentation import TrainAugmentation
-    from lit_gradcam.classifier import ShapeClassifier
-
     print(
         f"Building shapes-pretrained {arch} weights (first use of `weights: {SHAPES_WEIGHTS}`; "
         f"cached afterwards in {path})"
@@ -211,9 +206,12 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
         augmentation=TrainAugmentation(**MIRROR_ONLY, hflip=recipe.hflip),
         stem_maxpool=stem_maxpool,
     )
-    for metric in model.modules():  # the build is one process's run, even inside a DDP job:
-        if isinstance(metric, Metric):  # syncing with ranks waiting on the lock would hang
-            metric.sync_on_compute = False
+    # The build is one process's run, even inside a DDP job: a metric syncing with ranks that
+    # wait on the lock would hang. (sync_on_compute=False set now would not reach a metric
+    # that is only ever `update`d, which syncs as it was constructed.)
+    for metric in model.modules():
+        if isinstance(metric, Metric):
+            metric.distributed_available_fn = _single_process
     precision = default_precision()
     with tempfile.TemporaryDirectory(prefix="lit_gradcam_shapes_") as scratch:
         trainer = L.Trainer(

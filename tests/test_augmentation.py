@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from lit_gradcam.augmentation import TrainAugmentation
+from lit_gradcam.augmentation import MIRROR_ONLY, TrainAugmentation
 from lit_gradcam.imaging import normalize_imagenet
-from lit_gradcam.pretrained import MIRROR_ONLY
 
 OFF = {**MIRROR_ONLY, "hflip": 0.0}  # every transform off
 

@@ -6,7 +6,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.augmentation import TrainAugmentation
-from lit_gradcam.classifier import ShapeClassifier, WeightsUnavailableError, build_resnet
+from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.models import WeightsUnavailableError, build_resnet
 
 
 def _fixed_batches(images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor):

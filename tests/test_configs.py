@@ -170,7 +170,7 @@ def test_sam_configs_train_a_sam_tuner_without_the_classifier_s_callbacks(
 
 
 def _tiny_sam():
-    from lit_gradcam.segmenters.checkpoints import build_sam_tiny
+    from lit_gradcam.segmenters.sam_models import build_sam_tiny
 
     return build_sam_tiny()
 

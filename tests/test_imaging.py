@@ -14,16 +14,19 @@ from lit_gradcam.imaging import (
     normalize_imagenet,
 )
 
-#: Modules that must load without segment_anything: the data, the CAMs, the segmenter seam,
-#: GrabCut, and the SAM modules themselves until a SAM is built.
+#: Modules that must load without segment_anything: the data, the CAMs, the prompt types and
+#: drawing, the segmenter seam, GrabCut, and the SAM modules themselves until a SAM is built.
 SAM_FREE = [
     "lit_gradcam.imaging",
+    "lit_gradcam.prompt_types",
+    "lit_gradcam.drawing",
     "lit_gradcam.data.dataset",
     "lit_gradcam.cam",
     "lit_gradcam.segmenters",
     "lit_gradcam.segmenters.base",
     "lit_gradcam.segmenters.grabcut",
     "lit_gradcam.segmenters.checkpoints",
+    "lit_gradcam.segmenters.sam_models",
     "lit_gradcam.segmenters.sam",
 ]
 

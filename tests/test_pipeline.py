@@ -12,18 +12,20 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.cam.gradcam import GradCAM
 from lit_gradcam.cam.spec import CamSpec
-from lit_gradcam.classifier import ShapeClassifier, build_resnet
+from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
+from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD, denormalize_to_uint8
+from lit_gradcam.models import build_resnet
 from lit_gradcam.pipeline import (
     DEFAULT_CAM,
     BatchPipeline,
     NoClickPipeline,
-    StrategyResult,
-    cat_prompts,
     default_strategies,
 )
+from lit_gradcam.pipeline_results import StrategyResult, cat_prompts
 from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
@@ -31,13 +33,7 @@ from lit_gradcam.prompts.strategies import (
     TopKForeground,
     WeightedCentroid,
 )
-from lit_gradcam.segmenters.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    Prompts,
-    Segmenter,
-    denormalize_to_uint8,
-)
+from lit_gradcam.segmenters.base import Segmenter
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 

@@ -286,7 +286,7 @@ def test_predict_cuts_with_a_trained_sam_tiny_checkpoint(trained: dict[str, Path
     at its own size (best of three masks for one point, as SAM advises)."""
     from segment_anything import SamPredictor
 
-    from lit_gradcam.segmenters.checkpoints import build_sam_tiny
+    from lit_gradcam.segmenters.sam_models import build_sam_tiny
 
     torch.manual_seed(3)
     sam = build_sam_tiny()

@@ -11,9 +11,10 @@ import torch
 from filelock import FileLock
 
 import lit_gradcam.pretrained as pretrained
-from lit_gradcam.classifier import ShapeClassifier, build_resnet
+from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.data.generate import generate_dataset
+from lit_gradcam.models import build_resnet
 from lit_gradcam.pretrained import (
     DEFAULT_PRETRAINING,
     DrawnSplit,
@@ -34,8 +35,15 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "hub"
 
 
+def _shapes_resnet(num_classes: int = 5) -> torch.nn.Module:
+    """A resnet18 with the shapes weights loaded, as `ShapeClassifier.setup("fit")` builds it."""
+    model = build_resnet("resnet18", num_classes, None)
+    load_shapes_weights(model, "resnet18")
+    return model
+
+
 def test_built_once_then_loaded_from_the_cache(hub: Path, monkeypatch) -> None:
-    first = build_resnet("resnet18", 5, "shapes")
+    first = _shapes_resnet()
     path = shapes_weights_path("resnet18")
     assert path.parent == hub / "checkpoints" and TINY.digest() in path.name
     assert path.with_suffix(".json").is_file()
@@ -63,7 +71,7 @@ def test_built_once_then_loaded_from_the_cache(hub: Path, monkeypatch) -> None:
 
 def test_weights_differ_from_a_fresh_init(hub: Path) -> None:
     torch.manual_seed(123)
-    loaded = build_resnet("resnet18", 5, "shapes").state_dict()["conv1.weight"]
+    loaded = _shapes_resnet().state_dict()["conv1.weight"]
     torch.manual_seed(123)
     fresh = build_resnet("resnet18", 5, None).state_dict()["conv1.weight"]
     assert not torch.allclose(loaded, fresh)
@@ -77,7 +85,7 @@ def test_another_recipe_gets_another_file(hub: Path) -> None:
 
 
 def test_a_head_of_another_size_keeps_its_init(hub: Path) -> None:
-    model = build_resnet("resnet18", 7, "shapes")
+    model = _shapes_resnet(7)
     saved = torch.load(shapes_weights_path("resnet18"), weights_only=True)
     assert model.fc.weight.shape == (7, 512)
     torch.testing.assert_close(model.conv1.weight, saved["conv1.weight"])
@@ -89,6 +97,19 @@ def test_a_file_of_another_architecture_is_refused_clearly(hub: Path) -> None:
     torch.save(build_resnet("resnet18", 5, None).state_dict(), path)
     with pytest.raises(ShapesWeightsError, match=r"does not fit a resnet34.*to build it afresh"):
         load_shapes_weights(build_resnet("resnet34", 5, None), "resnet34")
+
+
+def test_importing_the_classifier_alone_makes_shapes_weights_loadable() -> None:
+    """A config's class_path imports only `lit_gradcam.classifier`; the package's ``__init__``
+    imports the recipe above it, which registers its loader with the classifier."""
+    code = "from lit_gradcam.classifier import PRETRAINED_LOADERS as L; print(L['shapes'].__name__)"
+    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert run.stdout.split() == ["load_shapes_weights"]
+
+
+def test_build_resnet_refuses_to_skip_the_shapes_weights() -> None:
+    with pytest.raises(ValueError, match="load_shapes_weights"):
+        build_resnet("resnet18", 5, "shapes")
 
 
 def test_unknown_weight_names_mention_shapes() -> None:
@@ -142,7 +163,7 @@ DDP_SCRIPT = """
 import os, sys
 from pathlib import Path
 import torch, torch.distributed as dist, torch.multiprocessing as mp
-from lit_gradcam.classifier import build_resnet
+from lit_gradcam.models import build_resnet
 from lit_gradcam.pretrained import ShapesPretraining, load_shapes_weights
 
 def rank_main(rank, home, port, recipe):

@@ -21,11 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gradcam.cam.inputs import class_targets, device_of, differentiable, resolve_layer
 from lit_gradcam.cam.maps import minmax, resize_maps
 from lit_gradcam.errors import ConfigError
-
-#: How many module names a "no such layer" error lists.
-_LISTED_NAMES = 20
 
 
 class BaseCAM(ABC):
@@ -66,7 +64,7 @@ class BaseCAM(ABC):
         if input_scale <= 0:
             raise ConfigError(f"input_scale must be positive, got {input_scale}")
         self.model: nn.Module | None = model
-        self.target_layers = [_resolve_layer(model, layer) for layer in target_layers]
+        self.target_layers = [resolve_layer(model, layer) for layer in target_layers]
         self.flip_average = flip_average
         self.input_scale = input_scale
         self.align = align
@@ -116,7 +114,7 @@ class BaseCAM(ABC):
         inside ``torch.inference_mode()`` itself (Lightning's test loop by default).
         """
         model = self._open_model()
-        images = _differentiable(images, _device_of(model))
+        images = differentiable(images, device_of(model))
         size = images.shape[-2:]
         batch = self._classifier_input(images)
         with _frozen_eval(model):
@@ -187,7 +185,7 @@ class BaseCAM(ABC):
         if missing:
             raise RuntimeError(f"target layers {missing} did not run in the model's forward")
         logits = output[:num_images] if logits is None else logits
-        chosen = _targets(targets, logits).repeat(len(batch) // num_images)
+        chosen = class_targets(targets, logits).repeat(len(batch) // num_images)
         score = output.gather(1, chosen[:, None]).sum()
         ordered = [activations[i] for i in range(len(self.target_layers))]
         return logits, ordered, torch.autograd.grad(score, ordered)
@@ -250,53 +248,3 @@ def _frozen_eval(model: nn.Module) -> Iterator[None]:
             param.requires_grad_(flag)
         for module, training in modes:
             module.training = training
-
-
-def _differentiable(images: Tensor, device: torch.device) -> Tensor:
-    """`images` on `device`, as a tensor autograd may use (a copy if made in inference mode)."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "Grad-CAM needs gradients, which torch.inference_mode() forbids. Inside "
-            "Lightning's test/validate/predict loops use Trainer(inference_mode=False)."
-        )
-    images = images.to(device)
-    if images.is_inference():
-        with torch.inference_mode(False):
-            return images.clone()
-    return images
-
-
-def _targets(targets: Iterable[int] | Tensor | None, logits: Tensor) -> Tensor:
-    """Class ids (B,) on the logits' device; None = each image's top predicted class."""
-    if targets is None:
-        return logits.argmax(1)
-    if not isinstance(targets, (Tensor, np.ndarray)):
-        targets = list(targets)
-    chosen = torch.as_tensor(targets, device=logits.device).long().reshape(-1)
-    batch, classes = logits.shape
-    if len(chosen) != batch:
-        raise ValueError(f"got {len(chosen)} targets for {batch} images")
-    if len(chosen) and (chosen.min() < 0 or chosen.max() >= classes):
-        raise ValueError(f"targets must be class ids in [0, {classes}), got {chosen.tolist()}")
-    return chosen
-
-
-def _resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
-    """The module named by a dotted path, or `layer` itself after checking it is in `model`."""
-    if isinstance(layer, nn.Module):
-        if not any(module is layer for module in model.modules()):
-            raise ValueError(f"target layer {type(layer).__name__} is not a module of the model")
-        return layer
-    try:
-        return model.get_submodule(layer)
-    except AttributeError:
-        names = [name for name, _ in model.named_modules() if name and name.count(".") <= 1]
-        listed = ", ".join(names[:_LISTED_NAMES]) + (", ..." if len(names) > _LISTED_NAMES else "")
-        raise ConfigError(
-            f"no layer {layer!r} in {type(model).__name__}; valid names include: {listed}"
-        ) from None
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")

@@ -21,6 +21,8 @@ class CamSpec:
     align: place each feature cell at its receptive-field centre (pixel stride x j in ResNets)
         instead of at the middle of its block of pixels (the grad-cam package's upsampling,
         which shifts a stride-8 map by 3.5 px right and down).
+    `input_scale` and `align` lost to the default in the validation sweep and stay only for its
+    rows (`configs/sweep.yaml`, `results/sweep_val.json`).
     Frozen and hashable so the evaluation can compute each distinct spec once per batch.
     """
 

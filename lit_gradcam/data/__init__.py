@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-#: Class names in label-index order (the homework's order).
+#: Class names in label-index order (the reference dataset's order).
 CLASSES = ("circle", "square", "triangle", "star", "diamond")
 
 _EXPORTS = {

@@ -1,7 +1,7 @@
 """Background sources: 48x64 RGB images that look like upscaled CIFAR-10 (blurry natural photos).
 
-The homework drew its shapes over CIFAR-10 images blown up from 32x32, so the classifier learns
-to ignore textured, low-frequency clutter. `cifar10` uses those very images (downloaded where
+The reference data drew its shapes over CIFAR-10 images blown up from 32x32, so the classifier
+learns to ignore textured, low-frequency clutter. `cifar10` uses those very images (downloaded where
 there is network); `natural`, the offline default, mimics them with random crops of the colour
 photos that scikit-image ships inside its package folder, shrunk to 32x32 and scaled back up.
 Every source draws only from the numpy Generator it is given, so a seed fixes the output.

@@ -33,11 +33,11 @@ def eval_sampler(trainer: Trainer | None, dataset: Dataset) -> Sampler | None:
 
 
 class ShapesDataModule(LightningDataModule):
-    """The shapes dataset in the homework layout under `root`.
+    """The shapes dataset in the shapes layout under `root`.
 
     Args:
         root: dataset folder; generated there if absent (and `generate`), else read as is,
-            e.g. the course's extracted `synthetic_shapes/`.
+            e.g. the reference's extracted `synthetic_shapes/`.
         batch_size: training batch size. eval_batch_size: validation/test batch size.
         num_workers: loader worker processes (0 = load in the main process).
         train_size, val_size, test_size, seed, background: generator arguments
@@ -75,14 +75,14 @@ class ShapesDataModule(LightningDataModule):
             return  # predict reads predict_dir only
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(
-                f"data.root {self.root} is a file; expected a dataset folder (the homework "
+                f"data.root {self.root} is a file; expected a dataset folder (the shapes "
                 "layout images/, masks/, labels/) or a path where one can be generated"
             )
         if not hp.generate:
             if not self.root.is_dir():
                 raise DatasetError(
                     f"dataset folder {self.root} does not exist and generate is false: point "
-                    "root at an extracted homework folder (e.g. synthetic_shapes/) or set "
+                    "root at an extracted shapes folder (e.g. synthetic_shapes/) or set "
                     "generate: true"
                 )
             return

@@ -1,10 +1,10 @@
-"""ShapesFolder: reads one split of any folder in the homework layout, validated up front.
+"""ShapesFolder: reads one split of any folder in the shapes layout, validated up front.
 
     ROOT/images/{split}/{stem}.png   8-bit (grey, palette, RGB, RGBA, ...) or 16-bit grey
     ROOT/masks/{split}/{stem}.png    grey, palette or RGB, without transparency
     ROOT/labels/{split}/{stem}.txt   a class name from CLASSES
 
-Images are read as a viewer shows them, masks as the course's loader
+Images are read as a viewer shows them, masks as the reference loader
 `np.array(Image.open(mask), dtype=bool)` reads them (details in `lit_gradcam.data.pixels`):
 - images and masks alike are turned upright by their EXIF orientation;
 - images are served as RGB; 16-bit grey is scaled from 0..65535 to 0..255; an image with any
@@ -48,7 +48,7 @@ SHOWN = 20
 
 
 class DatasetError(ValueError):
-    """A dataset folder does not follow the homework layout; the message names the culprits."""
+    """A dataset folder does not follow the shapes layout; the message names the culprits."""
 
 
 class _Problems:
@@ -109,7 +109,7 @@ def _open_or_error(path: Path) -> Image.Image | Exception:
 
 
 class ShapesFolder(Dataset):
-    """One split of a homework-layout folder: (image, label, mask) per stem, sorted by stem.
+    """One split of a shapes-layout folder: (image, label, mask) per stem, sorted by stem.
 
     image: float32 (3, H, W), ImageNet-normalised if `normalize` else in [0, 1];
     label: int64 index into CLASSES; mask: bool (H, W).
@@ -149,7 +149,7 @@ class ShapesFolder(Dataset):
     def _check_folders(self) -> dict[str, Path]:
         if not self.root.is_dir():
             raise DatasetError(
-                f"dataset folder {self.root} does not exist; expected the homework layout "
+                f"dataset folder {self.root} does not exist; expected the shapes layout "
                 "images/{split}/, masks/{split}/, labels/{split}/ inside it"
             )
         folders = {kind: self.root / kind / self.split for kind in KINDS}

@@ -1,4 +1,4 @@
-"""Deterministic generator of the homework's shapes dataset, written in the homework's layout.
+"""Deterministic generator of the reference shapes dataset, written in its layout.
 
 Each 48x64 RGB image holds one hard-edged shape (circle, square, triangle, star, diamond) about
 13-19 px across, in one flat random colour, translucent a third of the time, over a blurry
@@ -126,7 +126,7 @@ def draw_sample(
 def write_sample(
     root: Path, split: str, stem: str, image: np.ndarray, mask: np.ndarray, label: str
 ) -> None:
-    """Write one sample's image, 0/255 mask and label file in the homework layout."""
+    """Write one sample's image, 0/255 mask and label file in the shapes layout."""
     Image.fromarray(image).save(root / "images" / split / f"{stem}.png")
     Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / split / f"{stem}.png")
     (root / "labels" / split / f"{stem}.txt").write_text(label + "\n")

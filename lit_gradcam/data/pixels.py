@@ -9,13 +9,13 @@ Images (`viewer_rgb`) come out as (H, W, 3) uint8, as an image viewer shows them
   not fully opaque, the image is composited over white, what most viewers and browsers show, and
   the returned note says so; fully opaque alpha is dropped with no note.
 
-Masks (`binary_mask`) follow the course's loader, `np.array(Image.open(mask), dtype=bool)`, where
+Masks (`binary_mask`) follow the reference loader, `np.array(Image.open(mask), dtype=bool)`, where
 it defines the answer, and are refused where it does not:
 - single-band modes (1, L, I, I;16*, F) and palette masks: every non-zero value is the shape; a
   palette mask is read by its indices (index > 0), not by the colours they stand for;
 - RGB: a pixel with any channel > 0 is the shape;
 - transparency: a fully opaque alpha channel is dropped (the colour channels are read as above);
-  a mask with any pixel not fully opaque is refused (the course's loader would get 4 channels);
+  a mask with any pixel not fully opaque is refused (the reference loader would get 4 channels);
 - other modes are refused.
 A mask is soft when it holds more than two distinct values (an antialiased edge); its every
 non-zero pixel still counts as the shape, and the caller is told so it can warn.
@@ -91,7 +91,7 @@ def viewer_rgb(image: Image.Image) -> tuple[np.ndarray, str]:
 
 
 def _mask_values(image: Image.Image) -> np.ndarray:
-    """The values the course's loader reads, opaque alpha dropped: (H, W) or (H, W, 3)."""
+    """The values the reference loader reads, opaque alpha dropped: (H, W) or (H, W, 3)."""
     if image.mode not in MASK_MODES:
         raise PixelError(
             f"mask(s) in a mode with no defined mask reading ({GREY_HINT})",
@@ -115,7 +115,7 @@ def binary_mask(image: Image.Image) -> tuple[np.ndarray, bool]:
     """(foreground, soft): bool (H, W), True where the mask is non-zero (any channel, for RGB),
     and whether the mask holds more than two distinct values.
 
-    Raises PixelError for masks the course's loader does not define (see the module docstring)."""
+    Raises PixelError for masks the reference loader does not define (see the module docstring)."""
     values = _mask_values(image)
     if values.ndim == 3:
         colours = values.astype(np.uint32)

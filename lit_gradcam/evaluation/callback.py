@@ -22,10 +22,12 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.data import CLASSES
+from lit_gradcam.drawing import pipeline_grid
 from lit_gradcam.evaluation.charts import metric_bars
-from lit_gradcam.evaluation.figures import pipeline_grid, results_table
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
-from lit_gradcam.pipeline import BatchPipeline, PipelineOutput
+from lit_gradcam.evaluation.tables import results_table
+from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.pipeline_results import PipelineOutput
 
 
 class SegmentationEvaluation(L.Callback):
@@ -35,19 +37,23 @@ class SegmentationEvaluation(L.Callback):
         method: the CAM, strategies and segmenters to score (default: `BatchPipeline()`); the
             CLI links its `method` section here, the one `predict` reads too.
         num_logged_images: how many of the first test images go into the TensorBoard grids.
-        every_n_val_epochs: also evaluate on the validation split every N epochs (0 = never);
-            logged as ``val_eval/...``.
+        every_n_validations: while fitting, also evaluate on the validation split at every
+            N-th validation (0 = never), however validation is scheduled (per epoch or every
+            `val_check_interval` steps); logged as ``val_eval/...``, written to
+            ``results_val_step{global_step}.json``.
     """
 
     def __init__(
         self,
         method: BatchPipeline | None = None,
         num_logged_images: int = 16,
-        every_n_val_epochs: int = 0,
+        every_n_validations: int = 0,
     ) -> None:
         self.pipeline = method or BatchPipeline()
         self.num_logged_images = num_logged_images
-        self.every_n_val_epochs = every_n_val_epochs
+        self.every_n_validations = every_n_validations
+        self._validations = 0  # validations run while fitting, sanity check excluded
+        self._evaluating = False  # whether the current validation is evaluated
         # keyed "{segmenter}/{strategy}"; a ModuleList (not a ModuleDict, whose keys may not
         # hold "." or "/") so the metrics follow the module to its device
         keys = self._metric_keys()
@@ -87,7 +93,8 @@ class SegmentationEvaluation(L.Callback):
         self._finish(trainer, pl_module, prefix="eval", accuracy_key="test/acc")
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._evaluates_this_val_epoch(trainer):
+        self._evaluating = self._evaluates_this_validation(trainer)
+        if self._evaluating:
             self._start(pl_module)
 
     def on_validation_batch_end(
@@ -99,25 +106,24 @@ class SegmentationEvaluation(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self._evaluates_this_val_epoch(trainer):
+        if self._evaluating:
             self._evaluate_batch(pl_module, batch)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._evaluates_this_val_epoch(trainer):
+        if self._evaluating:
             self._finish(trainer, pl_module, prefix="val_eval", accuracy_key="val/acc")
 
     # --- work ----------------------------------------------------------------------------
-    def _evaluates_this_val_epoch(self, trainer: L.Trainer) -> bool:
-        """Always under `python main.py validate` (tuning runs on val); while fitting, every
-        `every_n_val_epochs` epochs."""
+    def _evaluates_this_validation(self, trainer: L.Trainer) -> bool:
+        """Always under `python main.py validate` (tuning runs on val); while fitting, at every
+        `every_n_validations`-th validation."""
         if trainer.state.fn == TrainerFn.VALIDATING:
             return True
-        return (
-            trainer.state.fn == TrainerFn.FITTING
-            and self.every_n_val_epochs > 0
-            and not trainer.sanity_checking
-            and (trainer.current_epoch + 1) % self.every_n_val_epochs == 0
-        )
+        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
+            return False
+        self._validations += 1
+        n = self.every_n_validations
+        return n > 0 and self._validations % n == 0
 
     def _start(self, pl_module: L.LightningModule) -> None:
         """Reset the metrics; segmenters (SAM's weights) reach the device only when needed."""
@@ -150,7 +156,7 @@ class SegmentationEvaluation(L.Callback):
         elif trainer.state.fn == TrainerFn.VALIDATING:
             stem = "results_val"
         else:
-            stem = f"results_val_epoch{trainer.current_epoch}"
+            stem = f"results_val_step{trainer.global_step}"
         self._write_results(trainer, Path(log_dir), results, prefix, stem)
         self._log_grids(trainer, tag=prefix)
         self._log_charts(trainer, results["rows"], tag=prefix)

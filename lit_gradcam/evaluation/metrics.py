@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.classification import BinaryJaccardIndex
 
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, Prompts
 from lit_gradcam.prompts.geometry import lookup, weighted_centroid
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, Prompts
 
 
 def _non_empty(gt_masks: Tensor) -> Tensor:
@@ -32,7 +32,7 @@ def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
 
 
 class MeanIoU(Metric):
-    """IoU of predicted vs GT mask per image, averaged over images (the course's definition).
+    """IoU of predicted vs GT mask per image, averaged over images (the reference definition).
 
     Images with an empty GT mask are excluded and counted in `num_empty_gt`; `num_scored`
     counts the others. NaN when no image was scored.

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.cam.spec import CamSpec
-from lit_gradcam.segmenters.base import FOREGROUND, Prompts, Segmenter
+from lit_gradcam.prompt_types import FOREGROUND, Prompts
+from lit_gradcam.segmenters.base import Segmenter
 
 
 class PromptStrategy(ABC):

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import PromptStrategy, foreground_points
 from lit_gradcam.prompts.geometry import (
     connected_components,
@@ -24,7 +25,7 @@ from lit_gradcam.prompts.geometry import (
     snap_to_mask,
     weighted_centroid,
 )
-from lit_gradcam.segmenters.base import Prompts, Segmenter
+from lit_gradcam.segmenters.base import Segmenter
 
 
 class CamConsensus(PromptStrategy):
@@ -37,8 +38,7 @@ class CamConsensus(PromptStrategy):
 
     Each candidate is segmented with `segmenter.predict` on the shared state (never `embed`)
     and its mask scored as
-        heat_iou_weight * soft IoU(mask, hot heat) + heat_density_weight * mean heat in mask
-        + segmenter_score_weight * segmenter score,
+        soft IoU(mask, hot heat) + segmenter_score_weight * segmenter score,
     with heat rescaled to the image's maximum and zeroed below the threshold for the IoU. The
     soft IoU punishes masks that leak into cold pixels as much as masks that miss hot ones.
     The best mask wins (ties: the earlier candidate).
@@ -57,8 +57,6 @@ class CamConsensus(PromptStrategy):
         peak_distance: float = 6.0,
         num_components: int = 0,
         connectivity: int = 8,
-        heat_iou_weight: float = 1.0,
-        heat_density_weight: float = 0.0,
         segmenter_score_weight: float = 0.25,
         refine: bool = True,
         refine_box: bool = False,
@@ -71,8 +69,6 @@ class CamConsensus(PromptStrategy):
         self.peak_distance = peak_distance
         self.num_components = num_components
         self.connectivity = connectivity
-        self.heat_iou_weight = heat_iou_weight
-        self.heat_density_weight = heat_density_weight
         self.segmenter_score_weight = segmenter_score_weight
         self.refine = refine
         self.refine_box = refine_box
@@ -106,12 +102,7 @@ class CamConsensus(PromptStrategy):
         mask = masks.flatten(1).to(heat.dtype)
         union = (mask + hot - mask * hot).sum(1)
         soft_iou = (mask * hot).sum(1) / union.clamp_min(torch.finfo(heat.dtype).tiny)
-        density = (mask * heat).sum(1) / mask.sum(1).clamp_min(1)
-        return (
-            self.heat_iou_weight * soft_iou
-            + self.heat_density_weight * density
-            + self.segmenter_score_weight * scores.to(heat.dtype)
-        )
+        return soft_iou + self.segmenter_score_weight * scores.to(heat.dtype)
 
     def segment(
         self,

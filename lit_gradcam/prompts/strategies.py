@@ -17,6 +17,7 @@ from torch import Tensor
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.cam.transform import InverseDistanceSmoothing
 from lit_gradcam.errors import ConfigError
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, PAD_LABEL, Prompts
 from lit_gradcam.prompts.base import PromptStrategy, foreground_points
 from lit_gradcam.prompts.consensus import CamConsensus
 from lit_gradcam.prompts.geometry import (
@@ -30,7 +31,6 @@ from lit_gradcam.prompts.geometry import (
     snap_to_mask,
     weighted_centroid,
 )
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, PAD_LABEL, Prompts
 
 __all__ = [
     "CamBox",
@@ -51,7 +51,7 @@ def _labelled(valid: Tensor, label: int) -> Tensor:
 
 
 class CenterPoint(PromptStrategy):
-    """One foreground point at the image centre: the course's basic pipeline, heat ignored."""
+    """One foreground point at the image centre: the reference basic pipeline, heat ignored."""
 
     def prompts(self, heatmaps: Tensor, gt_masks: Tensor | None = None) -> Prompts:
         return foreground_points(image_centre(*heatmaps.shape, heatmaps.device))
@@ -63,14 +63,11 @@ class _Smoothed(PromptStrategy):
     def __init__(
         self,
         smoothing_radius: int | None,
-        smoothing_eps: float,
         name: str | None,
         cam: CamSpec | None,
     ) -> None:
         super().__init__(name=name, cam=cam)
-        self.smoothing = (
-            InverseDistanceSmoothing(smoothing_radius, smoothing_eps) if smoothing_radius else None
-        )
+        self.smoothing = InverseDistanceSmoothing(smoothing_radius) if smoothing_radius else None
 
     def smooth(self, heatmaps: Tensor) -> Tensor:
         return heatmaps if self.smoothing is None else self.smoothing(heatmaps)
@@ -86,11 +83,10 @@ class TopKForeground(_Smoothed):
         self,
         k: int = 1,
         smoothing_radius: int | None = 5,
-        smoothing_eps: float = 1.0,
         name: str | None = None,
         cam: CamSpec | None = None,
     ) -> None:
-        super().__init__(smoothing_radius, smoothing_eps, name, cam)
+        super().__init__(smoothing_radius, name, cam)
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         self.k = k
@@ -122,11 +118,10 @@ class ForegroundBackground(_Smoothed):
         min_distance: float = 12.0,
         seed: int = 0,
         smoothing_radius: int | None = 5,
-        smoothing_eps: float = 1.0,
         name: str | None = None,
         cam: CamSpec | None = None,
     ) -> None:
-        super().__init__(smoothing_radius, smoothing_eps, name, cam)
+        super().__init__(smoothing_radius, name, cam)
         if num_foreground < 1 or num_background < 0:
             raise ConfigError("need num_foreground >= 1 and num_background >= 0")
         self.num_foreground = num_foreground

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from lit_gradcam.segmenters.checkpoints import sam_registry, sam_state_dict
+from lit_gradcam.segmenters.sam_models import sam_registry, sam_state_dict
 
 
 class ExportError(ValueError):

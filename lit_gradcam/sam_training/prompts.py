@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, Prompts
 from lit_gradcam.prompts.geometry import flat_to_xy, lookup, mask_boxes
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, Prompts
 
 #: Prompt modes; "point" alone is ambiguous and trained with the best of three masks.
 MODES = ("point", "points", "points_background", "box", "box_point")

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-#: Images bundled in skimage/data that neither `data.backgrounds` nor `data.foreign` reads.
+#: Images bundled in skimage/data that neither `data.backgrounds` nor the foreign generator
+#: (`benchmarks/foreign.py`) reads.
 SCENE_PHOTOS = (
     "cell.png",
     "clock_motion.png",

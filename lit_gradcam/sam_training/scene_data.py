@@ -4,7 +4,7 @@ Training and validation batches are scenes, drawn whole (each item of the datase
 keyed by (seed, split, index), so a seed fixes every batch wherever it is drawn, DDP included);
 each batch has one image size, chosen among `image_sizes`. A batch is (images (B, 3, H, W) uint8,
 labels (B,) zeros, objects (B, K, H, W) bool), which `SamTuner` reads as it reads the shapes
-data. `test` scores the stand-in on a homework-layout folder (`test_root`), the data it stands in
+data. `test` scores the stand-in on a shapes-layout folder (`test_root`), the data it stands in
 for; nothing is generated for it.
 """
 
@@ -67,7 +67,7 @@ class SceneBatches(Dataset):
 
 
 class SceneDataModule(LightningDataModule):
-    """Scenes to train and validate a SAM on, and a homework-layout folder to test it on.
+    """Scenes to train and validate a SAM on, and a shapes-layout folder to test it on.
 
     Args:
         batch_size: training scenes per batch. eval_batch_size: validation/test batch size.
@@ -76,7 +76,7 @@ class SceneDataModule(LightningDataModule):
         image_sizes: (height, width) sizes; each batch has one, chosen at random.
         max_objects: at most this many objects per scene (at least one).
         seed: fixes every scene.
-        test_root: the homework-layout folder whose `test` split `python main.py test` scores.
+        test_root: the shapes-layout folder whose `test` split `python main.py test` scores.
         num_workers: loader worker processes (0 = draw in the main process).
     """
 
@@ -114,7 +114,7 @@ class SceneDataModule(LightningDataModule):
             if not root.is_dir():
                 raise DatasetError(
                     f"test folder {root} does not exist: the SAM stand-in is tested on a "
-                    "homework-layout folder; make the quick start's with `python main.py fit "
+                    "shapes-layout folder; make the quick start's with `python main.py fit "
                     "--config configs/quickstart.yaml`, or pass --data.init_args.test_root"
                 )
             self.test_split = ShapesFolder(root, "test")

@@ -1,15 +1,15 @@
 """`SamTuner`: a LightningModule that trains a `segment_anything` `Sam` on (image, mask) batches.
 
-Images arrive as uint8 pixels (`SceneDataModule`'s class-agnostic scenes) or ImageNet-normalised
-(the shapes data module), and are turned into uint8 pixels that go through SAM's own
-preprocessing (`ResizeLongestSide`, `Sam.preprocess`) exactly as `SamSegmenter` sees them at test
-time. Masks are one per image (B, H, W) or one per object (B, K, H, W). Each batch is split among
-prompt modes; each image gets a target (one of its objects, or for point prompts sometimes the
-background) and prompts sampled from it (`prompts`); every mode group is decoded in one batched
-decoder call (`segmenters.sam.decode_masks`, the segmenter's own), then optionally once more with a
-correction click from the error region. Validation scores the model through `SamSegmenter`, from
-the ground-truth centroid point and from the ground-truth box of each image's largest object.
-When the image encoder is frozen its embeddings are computed once per image and reused (`cache`).
+Images come as uint8 pixels (`SceneDataModule`'s class-agnostic scenes) or ImageNet-normalised
+(the shapes data module) and go through SAM's own preprocessing (`ResizeLongestSide`,
+`Sam.preprocess`) exactly as `SamSegmenter` sees them at test time. Masks are one per image
+(B, H, W) or one per object (B, K, H, W). Each batch is split among prompt modes; each image
+gets a target (one of its objects, or for point prompts sometimes the background) and prompts
+sampled from it (`prompts`); every mode group is decoded in one batched decoder call
+(`segmenters.sam.decode_masks`, the segmenter's own), then optionally once more with a
+correction click from the error region. Validation scores the model through `SamSegmenter` from
+the ground-truth centroid point and box of each image's largest object. A frozen image
+encoder's embeddings are computed once per image and reused (`cache`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 
 from lit_gradcam.errors import ConfigError
-from lit_gradcam.imaging import denormalize_to_uint8
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.prompts.strategies import GroundTruthBox, GroundTruthCentroid
+from lit_gradcam.sam_training.batches import object_masks, uint8_pixels
 from lit_gradcam.sam_training.cache import EmbeddingCache
 from lit_gradcam.sam_training.losses import LossTerms, mask_iou, sam_loss
 from lit_gradcam.sam_training.prompts import (
@@ -39,14 +40,9 @@ from lit_gradcam.sam_training.prompts import (
     sample_prompts,
     split_modes,
 )
-from lit_gradcam.segmenters.base import Prompts
-from lit_gradcam.segmenters.checkpoints import (
-    SAM_CHECKPOINTS,
-    load_sam,
-    resolve_checkpoint,
-    sam_registry,
-)
+from lit_gradcam.segmenters.checkpoints import SAM_CHECKPOINTS, resolve_checkpoint
 from lit_gradcam.segmenters.sam import SamSegmenter, SamState, decode_masks, resize_to_input
+from lit_gradcam.segmenters.sam_models import load_sam, sam_registry
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -160,7 +156,6 @@ class SamTuner(L.LightningModule):
         torch.save(self.sam.state_dict(), path)
 
     # ----- embedding -----------------------------------------------------------------------
-
     def embed(self, pixels: Tensor) -> SamState:
         """SAM's state for uint8 images (B, 3, H, W): with gradients when the encoder trains,
         from the cache (or without gradients) when it is frozen."""
@@ -190,7 +185,6 @@ class SamTuner(L.LightningModule):
         return self._encode(pixels)
 
     # ----- training ------------------------------------------------------------------------
-
     def decode(
         self, state: SamState, index: Tensor, prompts: Prompts, multimask: bool
     ) -> tuple[Tensor, Tensor]:
@@ -225,9 +219,9 @@ class SamTuner(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, _, masks = batch
-        objects = _objects(masks)
+        objects = object_masks(masks)
         hp = self.hparams
-        state = self.embed(_pixels(images))
+        state = self.embed(uint8_pixels(images))
         passes: list[LossTerms] = []
         for mode, index in split_modes(len(objects), hp.prompt_mix, objects.device).items():
             share = hp.background_share if mode in POINT_MODES else 0.0
@@ -250,7 +244,6 @@ class SamTuner(L.LightningModule):
         return terms["total"]
 
     # ----- evaluation ----------------------------------------------------------------------
-
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         self._score(batch, "val", self.val_iou)
 
@@ -263,8 +256,8 @@ class SamTuner(L.LightningModule):
         """IoU of `SamSegmenter`'s masks from the ground-truth centroid point and box (of each
         image's largest object, where a batch holds several per image)."""
         images, _, masks = batch
-        masks = largest_object(_objects(masks))
-        state = self.embed(_pixels(images))
+        masks = largest_object(object_masks(masks))
+        state = self.embed(uint8_pixels(images))
         segmenter = SamSegmenter.from_model(self.sam)
         for name, oracle in EVAL_ORACLES.items():
             # oracles read only the masks; the heatmap argument just names the device
@@ -273,7 +266,6 @@ class SamTuner(L.LightningModule):
             self.log(f"{stage}/iou_{name}", metrics[name], prog_bar=True, batch_size=len(masks))
 
     # ----- optimisation --------------------------------------------------------------------
-
     def configure_optimizers(self) -> OptimizerLRScheduler:
         """AdamW on the trainable parts; linear warm-up, then cosine decay to 0 at the last step."""
         hp = self.hparams
@@ -293,14 +285,3 @@ class SamTuner(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
-
-
-def _objects(masks: Tensor) -> Tensor:
-    """Object masks (B, K, H, W) bool of a batch's masks: (B, H, W) is one object per image."""
-    masks = masks.bool()
-    return masks[:, None] if masks.ndim == 3 else masks
-
-
-def _pixels(images: Tensor) -> Tensor:
-    """uint8 images as they are; ImageNet-normalised ones (the shapes data) back to uint8."""
-    return images if images.dtype == torch.uint8 else denormalize_to_uint8(images)

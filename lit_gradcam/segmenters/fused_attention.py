@@ -1,7 +1,7 @@
 """The image encoder's attention through torch's fused `scaled_dot_product_attention`.
 
-segment_anything's `Attention` materialises the (tokens x tokens) score matrix and its softmax;
-on a CPU that softmax and its backward were 28% of a `sam_tiny` training step. The fused kernel
+segment_anything's `Attention` materialises the (tokens x tokens) score matrix and its softmax,
+a large share of a `sam_tiny` training step on a CPU. The fused kernel
 computes the same thing from the same `qkv`/`proj` weights, so state dicts are unchanged and a
 model saved with it loads into the official classes (`benchmarks/sam_fused_attention.py`
 measures the speed-up). Only the image encoder is fused: the mask decoder runs under

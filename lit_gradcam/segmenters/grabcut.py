@@ -27,8 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lit_gradcam.data.backgrounds import HEIGHT
 from lit_gradcam.errors import ConfigError
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, Prompts, Segmenter
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, Prompts
+from lit_gradcam.segmenters.base import Segmenter
 
 #: GrabCut fits 5-component colour mixtures with k-means: each side needs at least 5 pixels.
 _MIN_SAMPLES = 5
@@ -62,8 +64,8 @@ class GrabCutSegmenter(Segmenter):
     edge_radius: radius in pixels of the window whose inside and outside colours re-decide each
         pixel along the cut by its coverage (`refine_edges`, for anti-aliased edges); it must
         reach past the edge pixels, so 2 or more; 0 = GrabCut's own edges.
-    reference_size: the shorter image side the radii are given for; other images scale them
-        (x5 on a 240x320 image), so that `predict` on photos of any size cuts alike.
+    The radii are given for the dataset's images (shorter side `HEIGHT`); other images scale
+    them (x5 on a 240x320 image), so that `predict` on photos of any size cuts alike.
     name: label in metric keys.
 
     Deterministic: OpenCV's RNG (GrabCut's k-means initialisation) is reseeded before each cut.
@@ -76,7 +78,6 @@ class GrabCutSegmenter(Segmenter):
         iterations: int = 5,
         point_radius: int = 3,
         prior_radius: int = 7,
-        reference_size: int = 48,
         name: str = "grabcut",
         edge_radius: int = 2,
     ) -> None:
@@ -88,7 +89,6 @@ class GrabCutSegmenter(Segmenter):
         self.iterations = iterations
         self.point_radius = point_radius
         self.prior_radius = prior_radius
-        self.reference_size = reference_size
         self.name = name
         self.edge_radius = edge_radius
 
@@ -125,7 +125,7 @@ class GrabCutSegmenter(Segmenter):
         box = None if prompts.boxes is None else prompts.boxes[0].round().long().tolist()
         foreground = [p for p, label in zip(points, labels, strict=True) if label == FOREGROUND]
         background = [p for p, label in zip(points, labels, strict=True) if label == BACKGROUND]
-        scale = min(image.shape[:2]) / self.reference_size
+        scale = min(image.shape[:2]) / HEIGHT
         point_radius = max(1, round(self.point_radius * scale)) if self.point_radius else 0
         priors = [0]
         if self.prior_radius > 0 and foreground:

@@ -22,14 +22,10 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.errors import ConfigError
-from lit_gradcam.segmenters.base import PAD_LABEL, Prompts, Segmenter
-from lit_gradcam.segmenters.checkpoints import (
-    TRAIN_COMMANDS,
-    NoOfficialCheckpointError,
-    load_sam,
-    resolve_checkpoint,
-    sam_registry,
-)
+from lit_gradcam.prompt_types import PAD_LABEL, Prompts
+from lit_gradcam.segmenters.base import Segmenter
+from lit_gradcam.segmenters.checkpoints import NoOfficialCheckpointError, resolve_checkpoint
+from lit_gradcam.segmenters.sam_models import TRAIN_COMMANDS, load_sam, sam_registry
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam

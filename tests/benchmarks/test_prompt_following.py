@@ -10,17 +10,23 @@ import pytest
 import torch
 from scipy import ndimage
 
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.geometry import lookup
-from lit_gradcam.segmenters.base import Prompts, Segmenter
+from lit_gradcam.segmenters.base import Segmenter
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "prompt_following.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("prompt_following", SCRIPT)
+    """The script, loaded with its folder on the path as when it runs (it imports `foreign`)."""
+    spec = importlib.util.spec_from_file_location(
+        "prompt_following", BENCHMARKS / "prompt_following.py"
+    )
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCHMARKS))
+        spec.loader.exec_module(module)
     return module
 
 

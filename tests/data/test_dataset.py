@@ -1,4 +1,4 @@
-"""ShapesFolder: reading the homework layout, and one error naming every bad file of a split."""
+"""ShapesFolder: reading the shapes layout, and one error naming every bad file of a split."""
 
 from __future__ import annotations
 

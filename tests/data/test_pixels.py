@@ -1,4 +1,4 @@
-"""Pixel rules: images read as a viewer shows them, masks as the course's loader reads them.
+"""Pixel rules: images read as a viewer shows them, masks as the reference loader reads them.
 
 Every case writes real files with PIL and reads them back through ShapesFolder / ImageFolder.
 """

@@ -24,6 +24,7 @@ from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.evaluation.charts import BAR_HEIGHT, BAR_LENGTH, CHART_BARS
 from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
     CenterPoint,
@@ -31,7 +32,7 @@ from lit_gradcam.prompts.strategies import (
     GroundTruthCentroid,
     WeightedCentroid,
 )
-from lit_gradcam.segmenters.base import Prompts, Segmenter
+from lit_gradcam.segmenters.base import Segmenter
 
 H, W = 48, 64
 
@@ -228,16 +229,20 @@ def test_other_loggers_get_files_but_no_grids(tmp_path: Path) -> None:
 
 
 def test_validate_and_periodic_validation_evaluate_the_val_loader(tmp_path: Path) -> None:
-    """`main.py validate` (the sweep) and `every_n_val_epochs` score the validation split: three
-    images whose IoUs with the fixed mask are 1, 1 and 1/3, never the four training images."""
+    """`main.py validate` (the sweep) and `every_n_validations` score the validation split:
+    three images whose IoUs with the fixed mask are 1, 1 and 1/3, never the four training
+    images. Validating twice per epoch, by step, every second validation is evaluated, each
+    into its own file."""
     callback = SegmentationEvaluation(
-        BatchPipeline([FixedMaskSegmenter()], [CenterPoint()]), every_n_val_epochs=2
+        BatchPipeline([FixedMaskSegmenter()], [CenterPoint()]), every_n_validations=2
     )
     trainer = _trainer(
         tmp_path,
         callback,
         CSVLogger(tmp_path, name="val"),
-        max_epochs=2,
+        max_steps=8,
+        val_check_interval=2,
+        check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
         enable_checkpointing=False,
     )
@@ -246,9 +251,10 @@ def test_validate_and_periodic_validation_evaluate_the_val_loader(tmp_path: Path
     model = ShapeClassifier(one_cycle=False)
     trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader(val))
     log_dir = Path(trainer.log_dir)
-    # every second epoch only: epoch index 1, not 0
-    assert [p.name for p in log_dir.glob("results_val*.json")] == ["results_val_epoch1.json"]
-    periodic = json.loads((log_dir / "results_val_epoch1.json").read_text())
+    # validations at steps 2, 4, 6, 8: the second and the fourth are evaluated
+    written = sorted(p.name for p in log_dir.glob("results_val*.json"))
+    assert written == ["results_val_step4.json", "results_val_step8.json"]
+    periodic = json.loads((log_dir / "results_val_step8.json").read_text())
     assert periodic["num_images"] == 3
     assert periodic["metrics"]["val_eval/fixed/CenterPoint/iou"] == pytest.approx(val_iou)
     trainer.validate(model, dataloaders=_loader(val))

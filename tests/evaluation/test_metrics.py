@@ -14,7 +14,7 @@ from lit_gradcam.evaluation.metrics import (
     PointHitRate,
     SegmentationMetrics,
 )
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, PAD_LABEL, Prompts
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, PAD_LABEL, Prompts
 
 FG, BG, PAD = FOREGROUND, BACKGROUND, PAD_LABEL
 

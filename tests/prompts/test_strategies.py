@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, PAD_LABEL, Prompts
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.prompts.strategies import (
     CamBox,
@@ -20,7 +21,7 @@ from lit_gradcam.prompts.strategies import (
     TopKForeground,
     WeightedCentroid,
 )
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, PAD_LABEL, Prompts, Segmenter
+from lit_gradcam.segmenters.base import Segmenter
 
 H, W = 32, 48
 
@@ -282,7 +283,7 @@ class TestCamConsensus:
 
     def test_agreement_prefers_the_tight_mask(self) -> None:
         segmenter = self.segmenter()
-        strategy = CamConsensus(segmenter_score_weight=0.0, heat_density_weight=1.0)
+        strategy = CamConsensus(segmenter_score_weight=0.0)
         no_score = torch.zeros(2)
         good = strategy.agreement(segmenter.good, self.heatmaps, no_score)
         decoy = strategy.agreement(segmenter.decoy, self.heatmaps, no_score)

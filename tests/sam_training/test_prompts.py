@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.geometry import lookup, mask_boxes
 from lit_gradcam.sam_training.prompts import (
     MODES,
@@ -16,7 +17,6 @@ from lit_gradcam.sam_training.prompts import (
     sample_prompts,
     split_modes,
 )
-from lit_gradcam.segmenters.base import Prompts
 
 
 def _masks(batch: int = 6, height: int = 48, width: int = 64) -> torch.Tensor:

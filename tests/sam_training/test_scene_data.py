@@ -1,5 +1,5 @@
 """SceneDataModule: whole seeded batches of scenes for training and validation, one image size
-per batch, and a homework-layout folder for test."""
+per batch, and a shapes-layout folder for test."""
 
 from __future__ import annotations
 

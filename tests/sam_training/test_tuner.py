@@ -15,13 +15,13 @@ from segment_anything import SamPredictor
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import denormalize_to_uint8
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.sam_training import SamTuner
 from lit_gradcam.sam_training.export import export_sam
 from lit_gradcam.sam_training.export import main as export_main
 from lit_gradcam.sam_training.losses import sam_loss
-from lit_gradcam.segmenters.base import Prompts
-from lit_gradcam.segmenters.checkpoints import build_sam_tiny
 from lit_gradcam.segmenters.sam import SamSegmenter
+from lit_gradcam.segmenters.sam_models import build_sam_tiny
 
 
 def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lit_gradcam.segmenters.base import PAD_LABEL, Prompts
+from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 
 
 def _prompts(points, labels, boxes=None) -> Prompts:

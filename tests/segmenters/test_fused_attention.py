@@ -9,8 +9,8 @@ import torch
 from segment_anything.modeling import ImageEncoderViT
 from segment_anything.modeling.image_encoder import Attention
 
-from lit_gradcam.segmenters.checkpoints import build_sam_tiny
 from lit_gradcam.segmenters.fused_attention import FusedAttention, fuse_attention
+from lit_gradcam.segmenters.sam_models import build_sam_tiny
 
 
 def _encoder(use_rel_pos: bool) -> ImageEncoderViT:

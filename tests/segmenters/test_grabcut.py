@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from lit_gradcam.data import ShapesFolder, generate_dataset
+from lit_gradcam.imaging import denormalize_to_uint8
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import foreground_points
 from lit_gradcam.prompts.geometry import snap_to_mask, weighted_centroid
-from lit_gradcam.segmenters.base import Prompts, denormalize_to_uint8
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter, boundary_step, refine_edges
 
 HEIGHT, WIDTH = 48, 64

@@ -11,9 +11,9 @@ import torch
 from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 
-from lit_gradcam.segmenters.base import Prompts
-from lit_gradcam.segmenters.checkpoints import CheckpointArchitectureError, build_sam_tiny
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.segmenters.sam import SamSegmenter, decode_masks
+from lit_gradcam.segmenters.sam_models import CheckpointArchitectureError, build_sam_tiny
 
 
 def _images(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:

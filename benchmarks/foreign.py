@@ -1,4 +1,5 @@
-"""A second shapes generator, independent of `generate`, kept only to measure generalisation.
+"""A second shapes generator, independent of `lit_gradcam.data.generate`, kept only to measure
+generalisation, so it lives with the benchmarks and not in the installed package.
 
 Nothing here may be used to train or tune: it exists so that a model (or a segmenter) tuned on
 `generate`'s data can be scored on shapes it has never seen the like of. So it differs from
@@ -7,9 +8,9 @@ Nothing here may be used to train or tune: it exists so that a model (or a segme
 - renderer: each shape is drawn with PIL on a supersampled canvas and box-filtered down, so its
   edge pixels are anti-aliased; the image is composited with that coverage (times alpha) and the
   mask is coverage >= 0.5;
-- backgrounds: none of `backgrounds.NATURAL_PHOTOS`; other images bundled with scikit-image
-  (grey ones tinted with two random colours) and procedural ones (value noise, gradients, soft
-  blobs), all passed through 32x32 and scaled up bicubically;
+- backgrounds: none of `lit_gradcam.data.backgrounds.NATURAL_PHOTOS`; other images bundled with
+  scikit-image (grey ones tinted with two random colours) and procedural ones (value noise,
+  gradients, soft blobs), all passed through 32x32 and scaled up bicubically;
 - shapes: other sizes, always wholly inside the frame, tall diamonds, triangles and stars turned
   a little, other star proportions and opacities;
 - files: `img_NNNNNN` stems, 0/1 masks, capitalised labels ("Circle"), and `foreign.json`.
@@ -18,8 +19,9 @@ The output reads with `ShapesFolder`. Every image draws from its own RNG keyed b
 (seed, split, index), so one seed gives byte-identical files. The dataset is built in a temporary
 folder beside ROOT and renamed into place when complete; an existing non-empty ROOT is refused.
 
-    python -m lit_gradcam.data.foreign --root data/foreign --seed 0 \
-        --train 3500 --val 1000 --test 500
+    python benchmarks/foreign.py --root data/foreign --seed 0 --train 3500 --val 1000 --test 500
+
+The other benchmarks import it as their sibling (`from foreign import ...`).
 """
 
 from __future__ import annotations
@@ -351,7 +353,7 @@ def _fill(
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    """`python -m lit_gradcam.data.foreign --root data/foreign --seed 0 ...`"""
+    """`python benchmarks/foreign.py --root data/foreign --seed 0 ...`"""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="data/foreign", help="output folder (must not exist)")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,5 @@
-"""Pictures and tables people look at: pipeline grids (uint8 tensors) and the results table."""
+"""Pictures people look at, as uint8 tensors: heat colours, prompts, mask tints and outlines, and
+the pipeline grid (input | heatmap | prompts | mask | ground truth)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from lit_gradcam.segmenters.base import BACKGROUND, FOREGROUND, Prompts
+from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, Prompts
 
 FOREGROUND_COLOUR = (0, 255, 0)
 BACKGROUND_COLOUR = (255, 0, 0)
 BOX_COLOUR = (255, 255, 0)
 MASK_COLOUR = (0, 160, 255)
-
-#: Metric columns of the results table, in the order of the seed's Table 1 and then ours; the
-#: `_cam` pair scores the point the heatmap gave before the segmenter took part.
-TABLE_COLUMNS = (
-    "hit_rate_fg",
-    "iou",
-    "iou_pixel",
-    "distance_fg",
-    "hit_rate_bg",
-    "distance_bg",
-    "hit_rate_fg_cam",
-    "distance_fg_cam",
-)
 
 
 def heat_colours(heatmaps: Tensor) -> Tensor:
@@ -106,20 +94,3 @@ def pipeline_grid(
     rows = torch.stack(panels, 1).flatten(0, 1)  # (B * 5, 3, H, W), row-major
     rows = F.interpolate(rows.float(), scale_factor=scale, mode="nearest").to(torch.uint8)
     return make_grid(rows, nrow=len(panels), padding=2, pad_value=255)
-
-
-def results_table(rows: list[dict[str, object]]) -> str:
-    """A Markdown table, one row per (segmenter, strategy), oracle rows marked as ceilings."""
-    header = "| segmenter | strategy | " + " | ".join(TABLE_COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 2)]
-    for row in rows:
-        strategy = str(row["strategy"])
-        if row.get("uses_ground_truth"):
-            strategy += " (oracle: uses GT)"
-        cells = [_format(row.get(column)) for column in TABLE_COLUMNS]
-        lines.append(f"| {row['segmenter']} | {strategy} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _format(value: object) -> str:
-    return "–" if value is None else f"{value:.3f}"

@@ -3,6 +3,7 @@ independent of the training generator's photos."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import torch
 from PIL import Image
 
 from lit_gradcam.data import CLASSES, ShapesFolder
-from lit_gradcam.data import foreign as fg
 from lit_gradcam.data.backgrounds import NATURAL_PHOTOS
-from lit_gradcam.data.foreign import HEIGHT, WIDTH, draw_sample, generate_foreign
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "foreign.py"
+spec = importlib.util.spec_from_file_location("foreign", SCRIPT)
+fg = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fg)
 
 SIZES = {"train": 10, "val": 15}
 
@@ -29,12 +33,12 @@ class Flat:
     """A one-colour background source, so the shape's pixels can be read off exactly."""
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        return np.zeros((HEIGHT, WIDTH, 3), np.uint8), "flat"
+        return np.zeros((fg.HEIGHT, fg.WIDTH, 3), np.uint8), "flat"
 
 
 @pytest.fixture(scope="module")
 def foreign_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_foreign(tmp_path_factory.mktemp("foreign") / "ds", SIZES, progress=False)
+    return fg.generate_foreign(tmp_path_factory.mktemp("foreign") / "ds", SIZES, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,7 @@ def test_shapes_folder_reads_it_with_balanced_classes(foreign_root: Path) -> Non
         assert dataset.stems[:2] == ["img_000000", "img_000001"]
         assert Counter(dataset.labels) == {i: count // len(CLASSES) for i in range(len(CLASSES))}
         image, _, mask = dataset[0]
-        assert image.shape == (3, HEIGHT, WIDTH) and mask.shape == (HEIGHT, WIDTH)
+        assert image.shape == (3, fg.HEIGHT, fg.WIDTH) and mask.shape == (fg.HEIGHT, fg.WIDTH)
         masks = torch.stack([dataset[i][2] for i in range(count)])
         assert (masks.flatten(1).sum(1) >= 30).all()
         border = masks[:, [0, -1], :].any() or masks[:, :, [0, -1]].any()
@@ -73,7 +77,7 @@ def test_edges_are_anti_aliased_and_the_mask_is_half_coverage(
     checked = 0
     for index in range(60):
         label = CLASSES[index % len(CLASSES)]
-        image, mask, info = draw_sample(Flat(), 1, "val", index, label)  # type: ignore[arg-type]
+        image, mask, info = fg.draw_sample(Flat(), 1, "val", index, label)  # type: ignore[arg-type]
         if info["alpha"] < 1:
             continue
         channel = int(image[mask].max(0).argmax())
@@ -102,7 +106,7 @@ def test_coverage_sums_to_the_area(name: str, area: float) -> None:
 
 def test_statistics_of_shapes_and_backgrounds(backgrounds: fg.ForeignBackgrounds) -> None:
     infos = [
-        draw_sample(backgrounds, 0, "train", i, CLASSES[i % len(CLASSES)])[2] for i in range(300)
+        fg.draw_sample(backgrounds, 0, "train", i, CLASSES[i % len(CLASSES)])[2] for i in range(300)
     ]
     alphas = np.array([info["alpha"] for info in infos])
     translucent = alphas[alphas < 1]
@@ -132,8 +136,10 @@ def test_only_triangles_and_stars_turn_a_little(name: str) -> None:
 
 def test_same_seed_same_bytes_other_seed_differs(foreign_root: Path, tmp_path: Path) -> None:
     reference = _files(foreign_root)
-    assert _files(generate_foreign(tmp_path / "again", SIZES, seed=0, progress=False)) == reference
-    other = _files(generate_foreign(tmp_path / "other", SIZES, seed=1, progress=False))
+    assert (
+        _files(fg.generate_foreign(tmp_path / "again", SIZES, seed=0, progress=False)) == reference
+    )
+    other = _files(fg.generate_foreign(tmp_path / "other", SIZES, seed=1, progress=False))
     assert other.keys() == reference.keys()
     images = [key for key in reference if key.startswith("images")]
     assert all(other[key] != reference[key] for key in images)
@@ -144,11 +150,11 @@ def test_existing_root_is_refused_untouched(tmp_path: Path) -> None:
     root.mkdir()
     (root / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
-        generate_foreign(root, {"val": 5}, progress=False)
+        fg.generate_foreign(root, {"val": 5}, progress=False)
     assert _files(root) == {"notes.txt": b"mine"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     (tmp_path / "empty").mkdir()  # an empty folder is fine to fill
-    filled = generate_foreign(tmp_path / "empty", {"val": 5}, progress=False)
+    filled = fg.generate_foreign(tmp_path / "empty", {"val": 5}, progress=False)
     assert len(ShapesFolder(filled, "val")) == 5
 
 
@@ -162,7 +168,7 @@ def test_crash_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(fg, "write_sample", failing_writer)
     with pytest.raises(OSError, match="disk full"):
-        generate_foreign(tmp_path / "ds", {"val": 10}, progress=False)
+        fg.generate_foreign(tmp_path / "ds", {"val": 10}, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -177,7 +183,7 @@ def test_never_reads_the_training_generators_photos(
         return real_open(fp, *args, **kwargs)
 
     monkeypatch.setattr(Image, "open", recording_open)
-    generate_foreign(tmp_path / "ds", {"val": 5}, progress=False)
+    fg.generate_foreign(tmp_path / "ds", {"val": 5}, progress=False)
     assert set(opened) == set(fg.GREY_PHOTOS + fg.COLOUR_PHOTOS)
     assert not set(opened) & set(NATURAL_PHOTOS)
 
@@ -194,7 +200,7 @@ def test_two_object_scenes_hold_two_shapes_apart_drawn_from_their_seed() -> None
     backgrounds = fg.ForeignBackgrounds()
     for index in range(20):
         image, masks, labels = fg.draw_two_objects(backgrounds, 0, "test", index)
-        assert image.shape == (HEIGHT, WIDTH, 3) and masks.shape == (2, HEIGHT, WIDTH)
+        assert image.shape == (fg.HEIGHT, fg.WIDTH, 3) and masks.shape == (2, fg.HEIGHT, fg.WIDTH)
         assert all(label in CLASSES for label in labels)
         assert masks.sum((1, 2)).min() >= 40  # both shapes are there, wholly in the frame
         grown = torch.nn.functional.max_pool2d(torch.from_numpy(masks[:1]).float()[None], 3, 1, 1)

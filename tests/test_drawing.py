@@ -1,8 +1,9 @@
-"""Figures: prompts land where they should, grids have the right layout, tables read right."""
+"""Drawing: prompts land where they should, outlines and colours read right, grids have the
+right layout."""
 
 import torch
 
-from lit_gradcam.evaluation.figures import (
+from lit_gradcam.drawing import (
     BACKGROUND_COLOUR,
     FOREGROUND_COLOUR,
     MASK_COLOUR,
@@ -10,9 +11,8 @@ from lit_gradcam.evaluation.figures import (
     heat_colours,
     mask_outline,
     pipeline_grid,
-    results_table,
 )
-from lit_gradcam.segmenters.base import Prompts
+from lit_gradcam.prompt_types import Prompts
 
 
 def _grey(batch: int = 1) -> torch.Tensor:
@@ -52,14 +52,3 @@ def test_grid_has_five_upscaled_panels_per_image() -> None:
     grid = pipeline_grid(_grey(batch), torch.rand(batch, 12, 16), prompts, masks, masks, scale)
     assert grid.dtype == torch.uint8
     assert grid.shape == (3, batch * (12 * scale + 2) + 2, 5 * (16 * scale + 2) + 2)
-
-
-def test_results_table_marks_oracles_and_missing_values() -> None:
-    rows = [
-        {"segmenter": "sam", "strategy": "A", "iou": 0.5, "hit_rate_fg": 1.0},
-        {"segmenter": "sam", "strategy": "GT", "uses_ground_truth": True, "iou": 0.98765},
-    ]
-    table = results_table(rows).splitlines()
-    assert table[0].endswith("| hit_rate_fg_cam | distance_fg_cam |")
-    assert table[2] == "| sam | A | 1.000 | 0.500 | – | – | – | – | – | – |"
-    assert table[3].startswith("| sam | GT (oracle: uses GT) | – | 0.988 |")
