@@ -1,11 +1,11 @@
-"""Render the README's result tables from the committed files under `results/`.
+"""Render the tables of README.md and docs/*.md from the committed files under `results/`.
 
-    python scripts/render_results.py          # rewrite the README's generated blocks
-    python scripts/render_results.py --check  # exit 1 if the README and the files disagree
+    python scripts/render_results.py          # rewrite the generated blocks
+    python scripts/render_results.py --check  # exit 1 if a page and the files disagree
 
-Each generated block sits between `<!-- BEGIN name -->` and `<!-- END name -->` in README.md;
-everything outside the markers is left alone. A test runs `--check`, so a number typed into
-the README by hand, or a results file changed without re-rendering, fails the suite.
+Each generated block sits between `<!-- BEGIN name -->` and `<!-- END name -->` in exactly one
+of the pages; everything outside the markers is left alone. A test runs `--check`, so a number
+typed into a page by hand, or a results file changed without re-rendering, fails the suite.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+#: The pages that hold generated blocks.
+PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 RESULTS = ROOT / "results"
 
 #: The recipe table's cells, in display order: (file stem, data, train images, recipe).
@@ -326,30 +327,42 @@ BLOCKS: dict[str, Callable[[], str]] = {
 }
 
 
-def render(readme: str) -> str:
-    """`readme` with every generated block replaced by a fresh rendering."""
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- BEGIN {re.escape(name)} -->\n)(?:.*?\n)?(<!-- END {re.escape(name)} -->)", re.S
+    )
+
+
+def render(page: str) -> str:
+    """`page` with each generated block it holds replaced by a fresh rendering."""
     for name, renderer in BLOCKS.items():
-        pattern = re.compile(
-            rf"(<!-- BEGIN {re.escape(name)} -->\n)(?:.*?\n)?(<!-- END {re.escape(name)} -->)", re.S
-        )
-        if not pattern.search(readme):
-            raise ValueError(f"README.md lacks <!-- BEGIN {name} --> ... <!-- END {name} -->")
-        readme = pattern.sub(lambda m, r=renderer: m.group(1) + r() + "\n" + m.group(2), readme)
-    return readme
+        page = _pattern(name).sub(lambda m, r=renderer: m.group(1) + r() + "\n" + m.group(2), page)
+    return page
+
+
+def render_pages(pages: dict[str, str]) -> dict[str, str]:
+    """Every page (name -> text) rendered; each block must sit in exactly one page."""
+    for name in BLOCKS:
+        holders = [page for page, text in pages.items() if _pattern(name).search(text)]
+        if len(holders) != 1:
+            where = ", ".join(holders) or "no page"
+            raise ValueError(f"<!-- BEGIN {name} --> ... <!-- END {name} --> is in {where}")
+    return {page: render(text) for page, text in pages.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 on change")
     args = parser.parse_args(argv)
-    current = README.read_text()
-    fresh = render(current)
+    current = {str(path.relative_to(ROOT)): path.read_text() for path in PAGES}
+    fresh = render_pages(current)
+    stale = [page for page in current if fresh[page] != current[page]]
     if args.check:
-        if fresh != current:
-            print("README.md is out of date: run `python scripts/render_results.py`")
-            return 1
-        return 0
-    README.write_text(fresh)
+        for page in stale:
+            print(f"{page} is out of date: run `python scripts/render_results.py`")
+        return 1 if stale else 0
+    for page in stale:
+        (ROOT / page).write_text(fresh[page])
     return 0
 
 

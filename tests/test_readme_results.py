@@ -1,4 +1,5 @@
-"""The README's result tables are rendered from the committed `results/` files, never typed."""
+"""The tables of README.md and docs/ are rendered from the committed `results/` files, never
+typed."""
 
 import importlib.util
 import json
@@ -12,9 +13,14 @@ render_results = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(render_results)
 
 
-def test_readme_matches_the_results_files() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert render_results.render(readme) == readme, "run `python scripts/render_results.py`"
+def _pages() -> dict[str, str]:
+    return {str(path.relative_to(ROOT)): path.read_text() for path in render_results.PAGES}
+
+
+def test_readme_and_docs_match_the_results_files() -> None:
+    pages = _pages()
+    assert "README.md" in pages and any(page.startswith("docs/") for page in pages)
+    assert render_results.render_pages(pages) == pages, "run `python scripts/render_results.py`"
 
 
 def test_a_changed_number_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,10 +35,16 @@ def test_a_changed_number_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     record["test_acc"] = record["test_acc"] / 2
     cell.write_text(json.dumps(record))
     monkeypatch.setattr(render_results, "RESULTS", copy)
-    readme = (ROOT / "README.md").read_text()
-    assert render_results.render(readme) != readme
+    pages = _pages()
+    assert render_results.render_pages(pages) != pages
 
 
-def test_a_missing_block_is_reported() -> None:
-    with pytest.raises(ValueError, match="recipe-table"):
-        render_results.render("# a README without generated blocks\n")
+def test_a_missing_or_doubled_block_is_reported() -> None:
+    with pytest.raises(ValueError, match="recipe-table --> is in no page"):
+        render_results.render_pages({"README.md": "# a README without generated blocks\n"})
+    pages = _pages()
+    holder = next(page for page, text in pages.items() if "<!-- BEGIN recipe-table -->" in text)
+    block = pages[holder][pages[holder].index("<!-- BEGIN recipe-table -->") :]
+    block = block[: block.index("<!-- END recipe-table -->") + len("<!-- END recipe-table -->")]
+    with pytest.raises(ValueError, match="recipe-table --> is in"):
+        render_results.render_pages({**pages, "docs/copy.md": block + "\n"})
