@@ -35,20 +35,6 @@ MAX_ROTATION_DEGREES = 15.0
 BLUR_SIGMA = 0.8
 #: ITU-R BT.601 luma weights, for saturation jitter.
 _LUMA = (0.299, 0.587, 0.114)
-#: `TrainAugmentation` settings that leave only the mirror on (its `hflip` is the caller's): the
-#: bare CLI's and the shapes-weights build's augmentation, under which a from-scratch ResNet
-#: learns the shapes soonest.
-MIRROR_ONLY = dict(
-    translate=0.0,
-    scale=(1.0, 1.0),
-    rotate=0.0,
-    brightness=0.0,
-    contrast=0.0,
-    saturation=0.0,
-    channel_shuffle=0.0,
-    blur=0.0,
-    noise=0.0,
-)
 
 
 class TrainAugmentation:
@@ -188,3 +174,22 @@ def _gaussian_blur(pixels: Tensor, sigma: float) -> Tensor:
     padded = F.pad(pixels, (2, 2, 2, 2), mode="reflect")
     rows = F.conv2d(padded, kernel.view(c, 1, 1, 5), groups=c)
     return F.conv2d(rows, kernel.view(c, 1, 5, 1), groups=c)
+
+
+class MirrorOnly(TrainAugmentation):
+    """Only the left-right mirror: the preset under which a from-scratch ResNet learns the
+    shapes soonest (configs/from_scratch.yaml and the shapes-weights build use it)."""
+
+    def __init__(self, hflip: float = 0.5) -> None:
+        super().__init__(
+            hflip=hflip,
+            translate=0.0,
+            scale=(1.0, 1.0),
+            rotate=0.0,
+            brightness=0.0,
+            contrast=0.0,
+            saturation=0.0,
+            channel_shuffle=0.0,
+            blur=0.0,
+            noise=0.0,
+        )

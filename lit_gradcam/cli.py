@@ -6,6 +6,7 @@ import sys
 import traceback
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -17,10 +18,8 @@ from lightning.pytorch.cli import (
 )
 from lightning.pytorch.utilities import rank_zero_warn
 
-from lit_gradcam.augmentation import MIRROR_ONLY
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.backgrounds import BackgroundUnavailableError
-from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import DatasetError
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
@@ -52,11 +51,10 @@ USER_ERRORS = (
 )
 
 
-#: The model a config gets when it names none: the Grad-CAM classifier.
-CLASSIFIER = f"{ShapeClassifier.__module__}.{ShapeClassifier.__qualname__}"
-#: The data a config gets when it names none: the shapes dataset (the SAM stand-in's
-#: training config names `SceneDataModule`).
-SHAPES_DATA = f"{ShapesDataModule.__module__}.{ShapesDataModule.__qualname__}"
+#: What every run shares, read before any --config file (see the file's header).
+BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
+#: The run's name (log and checkpoint folders) when no --config file is given.
+DEFAULT_RUN = "default"
 
 
 class RunConfigSaver(SaveConfigCallback):
@@ -96,6 +94,20 @@ class LitGradCamCLI(LightningCLI):
     one `method` section linked into both the evaluation callback and the prediction writer, and
     no silent evaluation of random weights."""
 
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        """Every parser that reads a run's config (each subcommand's, or the one parser when
+        no subcommand runs) reads configs/base.yaml first."""
+        base = {"default_config_files": [str(BASE_CONFIG)]}
+        if add_subcommands:
+            subparser_kwargs = {
+                name: {**base, **subparser_kwargs.get(name, {})} for name in self.subcommands()
+            }
+        else:
+            main_kwargs = {**base, **main_kwargs}
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         # one method (CAM, strategies, segmenters) that validate, test and predict all read
@@ -104,38 +116,26 @@ class LitGradCamCLI(LightningCLI):
         parser.add_lightning_class_args(MaskWriter, "output")
         parser.link_arguments("method", "evaluation.method", apply_on="instantiate")
         parser.link_arguments("method", "output.method", apply_on="instantiate")
-        parser.set_defaults(
-            {
-                "checkpoint.dirpath": "checkpoints/default",
-                "checkpoint.filename": "epoch={epoch}-val_acc={val/acc:.4f}",
-                "checkpoint.auto_insert_metric_name": False,
-                "checkpoint.monitor": "val/acc",
-                "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
-                # bare `python main.py fit` / `test` = the quick start's data, trained from
-                # scratch as configs/from_scratch.yaml does (no weights to build or fetch):
-                # mirror-only augmentation, counted in optimizer steps, validated every 200
-                "model": {
-                    "class_path": CLASSIFIER,
-                    "init_args": {
-                        "augmentation": {
-                            "class_path": "lit_gradcam.augmentation.TrainAugmentation",
-                            "init_args": {**MIRROR_ONLY, "hflip": 0.5},
-                        }
-                    },
-                },
-                # mixed precision where the hardware runs it natively (written to config.yaml)
-                "trainer.precision": default_precision(),
-                "trainer.max_steps": 1200,
-                "trainer.max_epochs": -1,
-                "trainer.val_check_interval": 200,
-                "trainer.check_val_every_n_epoch": None,
-                "data": {
-                    "class_path": SHAPES_DATA,
-                    "init_args": {"train_size": 20000, "batch_size": 64},
-                },
-            }
-        )
+        # mixed precision where the hardware runs it natively (written to config.yaml)
+        parser.set_defaults({"trainer.precision": default_precision()})
+
+    def before_instantiate_classes(self) -> None:
+        """Name the run where the config does not (configs/base.yaml leaves both open): its
+        logs after the last --config file, which says what the run does (a sweep over the quick
+        start logs as the sweep), its checkpoints after the first, the model it trains or reads
+        (the sweep reads the quick start's). A relative log folder lies under
+        `trainer.default_root_dir` when one is given, as Lightning's default logger's does."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        stems = [Path(str(path)).stem for path in config.get("config") or []] or [DEFAULT_RUN]
+        if config.get("checkpoint.dirpath") is None:
+            config["checkpoint.dirpath"] = f"checkpoints/{stems[0]}"
+        init_args = getattr(config.get("trainer.logger"), "init_args", None)
+        if init_args is not None and "name" in init_args and init_args.name is None:
+            init_args.name = stems[-1]
+        root = config.get("trainer.default_root_dir")
+        save_dir = getattr(init_args, "save_dir", None)
+        if root and isinstance(save_dir, str) and not Path(save_dir).is_absolute():
+            init_args.save_dir = str(Path(root) / save_dir)  # as Lightning's own logger does
 
     def instantiate_classes(self) -> None:
         """As LightningCLI does, minus the no-click evaluation and the mask writer when the model
@@ -268,8 +268,6 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LitGradCamCLI:
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        seed_everything_default=0,
-        trainer_defaults={"inference_mode": False},
         save_config_callback=RunConfigSaver,
         save_config_kwargs={"overwrite": True},
         args=args,

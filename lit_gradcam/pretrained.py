@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics import Metric
 from tqdm import tqdm
 
-from lit_gradcam.augmentation import MIRROR_ONLY, TrainAugmentation
+from lit_gradcam.augmentation import MirrorOnly
 from lit_gradcam.classifier import PRETRAINED_LOADERS, ShapeClassifier
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import BackgroundSource, NaturalBackgrounds
@@ -203,7 +203,7 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
         weights=None,
         lr=recipe.lr,
         weight_decay=recipe.weight_decay,
-        augmentation=TrainAugmentation(**MIRROR_ONLY, hflip=recipe.hflip),
+        augmentation=MirrorOnly(hflip=recipe.hflip),
         stem_maxpool=stem_maxpool,
     )
     # The build is one process's run, even inside a DDP job: a metric syncing with ranks that

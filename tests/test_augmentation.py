@@ -3,10 +3,14 @@
 import pytest
 import torch
 
-from lit_gradcam.augmentation import MIRROR_ONLY, TrainAugmentation
+from lit_gradcam.augmentation import MirrorOnly, TrainAugmentation
 from lit_gradcam.imaging import normalize_imagenet
 
-OFF = {**MIRROR_ONLY, "hflip": 0.0}  # every transform off
+#: every transform off
+OFF = dict(
+    hflip=0.0, translate=0.0, scale=(1.0, 1.0), rotate=0.0, brightness=0.0, contrast=0.0,
+    saturation=0.0, channel_shuffle=0.0, blur=0.0, noise=0.0,
+)  # fmt: skip
 
 
 def _square_batch(batch: int = 4) -> torch.Tensor:
@@ -122,3 +126,13 @@ def test_output_stays_a_valid_normalised_image() -> None:
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainAugmentation(**kwargs)
+
+
+def test_mirror_only_mirrors_and_does_nothing_else() -> None:
+    """The preset equals every transform off but the mirror, and leaves an unmirrored batch as
+    it was."""
+    preset, by_hand = MirrorOnly(hflip=0.5), TrainAugmentation(**{**OFF, "hflip": 0.5})
+    assert vars(preset) == vars(by_hand)
+    images = _square_batch()
+    out = MirrorOnly(hflip=0.0)(images)
+    torch.testing.assert_close(out, images)

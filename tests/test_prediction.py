@@ -23,7 +23,6 @@ from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import DatasetError
-from lit_gradcam.data.generate import generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder
 from lit_gradcam.prediction import MaskWriter
 from lit_gradcam.prediction_files import (
@@ -38,11 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[str, Path]:
+def trained(tmp_path_factory, tiny_root: Path) -> dict[str, Path]:
     """A briefly trained checkpoint and a folder of images at two sizes plus a corrupt one."""
     tmp = tmp_path_factory.mktemp("predict")
-    data = tmp / "shapes"
-    generate_dataset(data, {"train": 20, "val": 10, "test": 10}, progress=False)
+    data = Path(shutil.copytree(tiny_root, tmp / "shapes"))
     cli_main(
         ["fit", *_data_args(tmp), "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"]
     )

@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny generated dataset per session, copied wherever a test breaks it."""
+"""Fixtures shared by every test folder: one tiny generated dataset per session, copied wherever
+a test breaks it."""
 
 from __future__ import annotations
 
