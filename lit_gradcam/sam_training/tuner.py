@@ -6,7 +6,7 @@ Images come as uint8 pixels (`SceneDataModule`'s class-agnostic scenes) or Image
 (B, H, W) or one per object (B, K, H, W). Each batch is split among prompt modes; each image
 gets a target (one of its objects, or for point prompts sometimes the background) and prompts
 sampled from it (`prompts`); every mode group is decoded in one batched decoder call
-(`segmenters.sam.decode_masks`, the segmenter's own), then optionally once more with a
+(`segmenters.sam.decode_prompts`, the segmenter's own path), then optionally once more with a
 correction click from the error region. Validation scores the model through `SamSegmenter` from
 the ground-truth centroid point and box of each image's largest object. A frozen image
 encoder's embeddings are computed once per image and reused (`cache`).
@@ -15,8 +15,6 @@ encoder's embeddings are computed once per image and reused (`cache`).
 from __future__ import annotations
 
 import math
-import os
-from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -40,12 +38,8 @@ from lit_gradcam.sam_training.prompts import (
     sample_prompts,
     split_modes,
 )
-from lit_gradcam.segmenters.checkpoints import SAM_CHECKPOINTS, resolve_checkpoint
-from lit_gradcam.segmenters.sam import SamSegmenter, SamState, decode_masks, resize_to_input
-from lit_gradcam.segmenters.sam_models import load_sam, sam_registry
-
-if TYPE_CHECKING:
-    from segment_anything.modeling import Sam
+from lit_gradcam.segmenters.sam import SamSegmenter, SamState, decode_prompts, resize_to_input
+from lit_gradcam.segmenters.sam_models import build_sam
 
 #: The parts of a `Sam` that can be trained, by attribute name.
 PARTS = ("image_encoder", "prompt_encoder", "mask_decoder")
@@ -60,14 +54,6 @@ DEFAULT_MIX = {
 #: Validation prompts, by metric name: the pipeline's own oracles, the ground-truth centroid
 #: point and the ground-truth box.
 EVAL_ORACLES: dict[str, PromptStrategy] = {"point": GroundTruthCentroid(), "box": GroundTruthBox()}
-
-
-def build_sam(model_type: str, checkpoint: str | None) -> Sam:
-    """`model_type` with the weights at `checkpoint`; None = the official weights where they
-    exist, else a randomly initialised model (trained from scratch)."""
-    if checkpoint is None and model_type not in SAM_CHECKPOINTS:
-        return sam_registry()[model_type]()
-    return load_sam(model_type, resolve_checkpoint(model_type, checkpoint))
 
 
 class SamTuner(L.LightningModule):
@@ -140,7 +126,7 @@ class SamTuner(L.LightningModule):
             raise ConfigError(f"border_weight must be >= 0, got {border_weight}")
         self.save_hyperparameters()
         self.hparams.update(trainable=trainable, prompt_mix=prompt_mix)
-        self.sam = build_sam(model_type, checkpoint).train()
+        self.sam = build_sam(model_type, checkpoint, untrained=True).train()
         for part in PARTS:
             getattr(self.sam, part).requires_grad_(part in trainable)
         # No training prompt is a mask, so the mask-prompt encoder would get no gradient (and
@@ -150,10 +136,6 @@ class SamTuner(L.LightningModule):
         self.cache = EmbeddingCache() if self.encoder_frozen and cache_embeddings else None
         self.val_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})
         self.test_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})
-
-    def export(self, path: str | os.PathLike[str]) -> None:
-        """Save the SAM's weights as a plain state dict, the official checkpoints' format."""
-        torch.save(self.sam.state_dict(), path)
 
     # ----- embedding -----------------------------------------------------------------------
     def embed(self, pixels: Tensor) -> SamState:
@@ -190,17 +172,15 @@ class SamTuner(L.LightningModule):
     ) -> tuple[Tensor, Tensor]:
         """Mask logits (G, C, H, W) at the original size and predicted IoU (G, C) for the
         images `index` of `state`, prompts in original-image pixels."""
-        from segment_anything.utils.transforms import ResizeLongestSide
-
-        transform = ResizeLongestSide(self.sam.image_encoder.img_size)
-        points = None
-        if prompts.points.shape[1]:
-            coords = transform.apply_coords_torch(prompts.points, state.original_size)
-            points = (coords, prompts.labels.int())
-        boxes = None
-        if prompts.boxes is not None:
-            boxes = transform.apply_boxes_torch(prompts.boxes, state.original_size)
-        low_res, iou = decode_masks(self.sam, state.embeddings[index], points, boxes, multimask)
+        low_res, iou = decode_prompts(
+            self.sam,
+            state.original_size,
+            state.embeddings[index],
+            prompts.points,
+            prompts.labels,
+            prompts.boxes,
+            multimask,
+        )
         logits = self.sam.postprocess_masks(low_res, state.input_size, state.original_size)
         return logits, iou
 

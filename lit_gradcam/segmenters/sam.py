@@ -24,8 +24,7 @@ from torch import Tensor
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.checkpoints import NoOfficialCheckpointError, resolve_checkpoint
-from lit_gradcam.segmenters.sam_models import TRAIN_COMMANDS, load_sam, sam_registry
+from lit_gradcam.segmenters.sam_models import build_sam, sam_registry
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -98,6 +97,34 @@ def decode_masks(
     return torch.func.vmap(decode_one)(embeddings, sparse, dense)
 
 
+def decode_prompts(
+    sam: Sam,
+    original_size: tuple[int, int],
+    embeddings: Tensor,
+    points: Tensor,
+    labels: Tensor,
+    boxes: Tensor | None,
+    multimask: bool,
+) -> tuple[Tensor, Tensor]:
+    """`decode_masks` for prompts in original-image pixels: points (B, N, 2) with labels (B, N)
+    (N may be 0) and boxes (B, 4) or None, mapped into the model's input frame in numpy, as
+    `SamPredictor` maps them. The one prompt-to-decoder path of `SamSegmenter` and `SamTuner`."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    transform = ResizeLongestSide(sam.image_encoder.img_size)
+    coords = None
+    if points.shape[1]:
+        xy = transform.apply_coords(points.detach().cpu().numpy(), original_size)
+        coords = (
+            torch.as_tensor(xy, dtype=torch.float, device=sam.device),
+            labels.to(device=sam.device, dtype=torch.int),
+        )
+    if boxes is not None:
+        box = transform.apply_boxes(boxes.detach().cpu().numpy(), original_size)
+        boxes = torch.as_tensor(box, dtype=torch.float, device=sam.device)
+    return decode_masks(sam, embeddings, coords, boxes, multimask)
+
+
 def best_of(low_res: Tensor, iou: Tensor) -> tuple[Tensor, Tensor]:
     """Per image, the candidate (B, h, w) of highest predicted IoU and that IoU (B,)."""
     best = iou.argmax(1)
@@ -164,14 +191,7 @@ class SamSegmenter(Segmenter):
     def model(self) -> Sam:
         """The SAM model, built and loaded from the checkpoint on first access."""
         if self._sam is None:
-            if self.checkpoint is None and self.model_type in TRAIN_COMMANDS:
-                raise NoOfficialCheckpointError(
-                    f"SAM model_type {self.model_type!r} has no official checkpoint: train one "
-                    f"with `{TRAIN_COMMANDS[self.model_type]}` and pass its file as checkpoint "
-                    f"(e.g. checkpoints/{self.model_type}/last.ckpt)"
-                )
-            path = resolve_checkpoint(self.model_type, self.checkpoint)
-            self._sam = load_sam(self.model_type, path)
+            self._sam = build_sam(self.model_type, self.checkpoint)
         return self._sam
 
     def to(self, device: torch.device | str) -> SamSegmenter:
@@ -251,26 +271,14 @@ class SamSegmenter(Segmenter):
         boxes: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         """(G, H, W) logits and (G,) IoU of the G images whose `embeddings` are given, each with
-        the same number of points (prompts on the CPU, in original-image pixels)."""
-        from segment_anything.utils.transforms import ResizeLongestSide
-
+        the same number of points (prompts in original-image pixels)."""
         sam = self.model
-        transform = ResizeLongestSide(sam.image_encoder.img_size)
-        n_points = points.shape[1]
-        coords = None
-        if n_points:
-            xy = transform.apply_coords(points.numpy(), state.original_size)
-            coords = (
-                torch.as_tensor(xy, dtype=torch.float, device=sam.device),
-                labels.to(device=sam.device, dtype=torch.int),
-            )
-        if boxes is not None:
-            box = transform.apply_boxes(boxes.numpy(), state.original_size)
-            boxes = torch.as_tensor(box, dtype=torch.float, device=sam.device)
         multimask = self.multimask == "always" or (
-            self.multimask == "auto" and n_points <= 1 and boxes is None
+            self.multimask == "auto" and points.shape[1] <= 1 and boxes is None
         )
-        low_res, iou = decode_masks(sam, embeddings, coords, boxes, multimask)
+        low_res, iou = decode_prompts(
+            sam, state.original_size, embeddings, points, labels, boxes, multimask
+        )
         low_res, iou = best_of(low_res, iou)
         masks = sam.postprocess_masks(low_res[:, None], state.input_size, state.original_size)
         return masks[:, 0], iou

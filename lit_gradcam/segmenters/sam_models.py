@@ -15,6 +15,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from lit_gradcam.errors import ConfigError
+from lit_gradcam.segmenters.checkpoints import (
+    SAM_CHECKPOINTS,
+    NoOfficialCheckpointError,
+    resolve_checkpoint,
+)
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -161,3 +166,24 @@ def guess_model_type(state_dict: object) -> str | None:
     if not isinstance(weight, torch.Tensor):
         return None
     return _EMBED_DIM_TO_TYPE.get(weight.shape[0])
+
+
+def build_sam(model_type: str, checkpoint: str | None, untrained: bool = False) -> Sam:
+    """`model_type` with the weights at `checkpoint`, or, with none, the official weights
+    (fetched and verified once). A type with no official file (`sam_tiny`) and no checkpoint
+    is built with random weights if `untrained` (a model about to be trained), else refused
+    with how to train one."""
+    if checkpoint is None and model_type not in SAM_CHECKPOINTS:
+        if untrained:
+            return sam_registry()[model_type]()
+        how = TRAIN_COMMANDS.get(model_type)
+        raise NoOfficialCheckpointError(
+            f"SAM model_type {model_type!r} has no official checkpoint: "
+            + (
+                f"train one with `{how}` and pass its file as checkpoint "
+                f"(e.g. checkpoints/{model_type}/last.ckpt)"
+                if how
+                else "pass the file of your own weights as checkpoint"
+            )
+        )
+    return load_sam(model_type, resolve_checkpoint(model_type, checkpoint))
