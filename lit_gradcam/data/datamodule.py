@@ -11,7 +11,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
-from lit_gradcam.data.generate import HEIGHT, MARKER, WIDTH, generate_dataset
+from lit_gradcam.data.generate import MARKER, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
 
 #: Which splits each Lightning stage reads.
@@ -141,11 +141,11 @@ class ShapesDataModule(LightningDataModule):
         )
 
     def predict_dataloader(self) -> DataLoader:
-        """The predict folder, resized to `image_size` or else the checkpoint's training size;
-        built after the checkpoint is restored, so its size is known."""
-        self.predict_images.size = tuple(
-            self.hparams.image_size or self._trained_size() or (HEIGHT, WIDTH)
-        )
+        """The predict folder, resized to `image_size`, else the checkpoint's training size, else
+        `ImageFolder`'s own; built after the checkpoint is restored, so its size is known."""
+        size = self.hparams.image_size or self._trained_size()
+        if size is not None:
+            self.predict_images.size = tuple(size)
         return DataLoader(
             self.predict_images,
             batch_size=self.hparams.eval_batch_size,
