@@ -47,14 +47,14 @@ DEFAULT_PREDICT_STRATEGY = "CamConsensus"
 
 
 def default_strategies() -> list[PromptStrategy]:
-    """Every strategy: the seed's two on the seed's Grad-CAM (reference rows), ours on the
+    """Every strategy: the report's two on the report's Grad-CAM (reference rows), ours on the
     method's CAM, and the ground-truth oracles (centroid point, box) as the ceilings."""
-    seed_cam = CamSpec()
+    report_cam = CamSpec()
     return [
         CenterPoint(),
-        TopKForeground(name="SeedOnlyForeground", cam=seed_cam),
-        ForegroundBackground(name="SeedForegroundBackground", cam=seed_cam),
-        WeightedCentroid(name="WeightedCentroidGradCAM", cam=seed_cam),
+        TopKForeground(name="TopKForegroundGradCAM", cam=report_cam),
+        ForegroundBackground(name="ForegroundBackgroundGradCAM", cam=report_cam),
+        WeightedCentroid(name="WeightedCentroidGradCAM", cam=report_cam),
         WeightedCentroid(),
         PeakAndValley(),
         CamBox(),

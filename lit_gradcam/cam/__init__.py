@@ -1,4 +1,4 @@
-"""Class-activation maps (Grad-CAM, Grad-CAM++, LayerCAM) and the seed's heatmap smoothing."""
+"""Class-activation maps (Grad-CAM, Grad-CAM++, LayerCAM) and the report's heatmap smoothing."""
 
 from lit_gradcam.cam.base import BaseCAM
 from lit_gradcam.cam.gradcam import GradCAM

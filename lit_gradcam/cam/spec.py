@@ -9,7 +9,7 @@ from lit_gradcam.errors import ConfigError
 
 @dataclass(frozen=True)
 class CamSpec:
-    """Which CAM a strategy reads. The defaults are the seed's: Grad-CAM at ``layer2.1``.
+    """Which CAM a strategy reads. The defaults are the report's: Grad-CAM at ``layer2.1``.
 
     method: "gradcam" (Selvaraju et al.), "gradcam++" or "layercam".
     layers: dotted module names in the classifier's backbone, e.g. ("layer2.1",). Several are

@@ -1,4 +1,4 @@
-"""The seed's inverse-distance heatmap transform (its eqs. 1-2), batched as one convolution."""
+"""The report's inverse-distance heatmap transform (its eqs. 1-2), batched as one convolution."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ class InverseDistanceSmoothing:
     ``*`` is a 2-D convolution with zero padding (K is symmetric, so it equals PyTorch's
     cross-correlation), run as one ``conv2d`` for the whole batch on the maps' device. Each heat
     pixel thus gains the heat around it, discounted by distance, which favours broad hot regions
-    over isolated spikes. The result is rescaled to [0, 1] per image (a choice of ours: the seed
-    paper leaves the scale open; strategies only compare values within an image).
+    over isolated spikes. The result is rescaled to [0, 1] per image (a choice of ours: the report
+    leaves the scale open; strategies only compare values within an image).
 
     Args:
         radius: r, the kernel's half-width in pixels. Default 5 (an 11 x 11 kernel): the
-            radius measured for the seed's setup, a bit more than half a stride-8 cell's span.
+            radius measured for the report's setup, a bit more than half a stride-8 cell's span.
         eps: keeps the centre weight finite. Default 1.0: the centre weighs 1, the nearest
             neighbours 1/sqrt(2), so no pixel dominates its own neighbourhood.
     """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: Metric columns of the results table, in the order of the seed's Table 1 and then ours; the
+#: Metric columns of the results table, in the order of the report's Table 1 and then ours; the
 #: `_cam` pair scores the point the heatmap gave before the segmenter took part.
 TABLE_COLUMNS = (
     "hit_rate_fg",

@@ -1,7 +1,7 @@
 """Prompt strategies: heatmaps (B, H, W) in [0, 1] -> `Prompts`, batched on the heatmaps' device.
 
-The seed's pipelines (`CenterPoint`, `TopKForeground`, `ForegroundBackground`), the oracles
-`GroundTruthCentroid` and `GroundTruthBox`, and the strategies beyond the seed
+The report's pipelines (`CenterPoint`, `TopKForeground`, `ForegroundBackground`), the oracles
+`GroundTruthCentroid` and `GroundTruthBox`, and the strategies beyond the report
 (`WeightedCentroid`, `PeakAndValley`, `CamBox`, and `CamConsensus`, which consults the
 segmenter). Thresholds are relative to each image's maximum heat, so a map's scale never
 matters; ties resolve toward the image centre.
@@ -58,7 +58,7 @@ class CenterPoint(PromptStrategy):
 
 
 class _Smoothed(PromptStrategy):
-    """Base of the seed's strategies, which read the inverse-distance smoothed heatmap."""
+    """Base of the report's strategies, which read the inverse-distance smoothed heatmap."""
 
     def __init__(
         self,
@@ -74,9 +74,9 @@ class _Smoothed(PromptStrategy):
 
 
 class TopKForeground(_Smoothed):
-    """The seed's OnlyForeground: the k hottest pixels of the smoothed heatmap as foreground.
+    """The report's OnlyForeground: the k hottest pixels of the smoothed heatmap as foreground.
 
-    smoothing_radius: radius r of the seed's inverse-distance kernel; 0 or None = raw heatmap.
+    smoothing_radius: radius r of the report's inverse-distance kernel; 0 or None = raw heatmap.
     """
 
     def __init__(
@@ -97,7 +97,7 @@ class TopKForeground(_Smoothed):
 
 
 class ForegroundBackground(_Smoothed):
-    """The seed's second pipeline: foreground points from the hot region, background points
+    """The report's second pipeline: foreground points from the hot region, background points
     sampled among cold pixels far from the foreground points' centre.
 
     Foreground: the `num_foreground` hottest pixels of the smoothed map at or above
