@@ -1,6 +1,5 @@
 """ShapeClassifier: learns, reports its metrics, and fails clearly on bad weight names."""
 
-import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -14,17 +13,14 @@ def _fixed_batches(images: torch.Tensor, labels: torch.Tensor, masks: torch.Tens
     return DataLoader(TensorDataset(images, labels, masks), batch_size=len(images))
 
 
-def test_fit_memorises_a_batch_through_training_step_and_schedule() -> None:
+def test_fit_memorises_a_batch_through_training_step_and_schedule(make_trainer) -> None:
     """Lightning's own loop (training_step, AdamW, one-cycle schedule) drives the loss down."""
     torch.manual_seed(0)
     images = torch.randn(10, 3, 48, 64)
     labels = torch.arange(10) % 5
     masks = torch.zeros(10, 48, 64, dtype=torch.bool)
     model = ShapeClassifier(lr=3e-3, augmentation=None)
-    trainer = L.Trainer(
-        max_steps=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0,
-    )  # fmt: skip
+    trainer = make_trainer(max_steps=60)
     trainer.fit(model, train_dataloaders=_fixed_batches(images, labels, masks))
     assert trainer.global_step == 60
     scheduler = trainer.lr_scheduler_configs[0].scheduler
@@ -65,7 +61,7 @@ def test_training_step_augments_images_and_never_reads_masks() -> None:
     assert torch.equal(losses[0], losses[1])  # the mask changes nothing
 
 
-def test_augmentation_ramps_from_mirror_only_to_full_strength_over_the_run() -> None:
+def test_augmentation_ramps_from_mirror_only_to_full_strength_over_the_run(make_trainer) -> None:
     """With a ramp over the middle half of an 8-step run, the strength is 0 up to step 2,
     rises linearly, and is 1 from step 6 on."""
     torch.manual_seed(0)
@@ -74,10 +70,7 @@ def test_augmentation_ramps_from_mirror_only_to_full_strength_over_the_run() -> 
     batches = _fixed_batches(
         torch.randn(4, 3, 48, 64), torch.arange(4), torch.zeros(4, 48, 64, dtype=torch.bool)
     )
-    trainer = L.Trainer(
-        max_steps=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0,
-    )  # fmt: skip
+    trainer = make_trainer(max_steps=8)
     trainer.fit(model, train_dataloaders=batches)
     assert spy.strengths == pytest.approx([0, 0, 0, 0.25, 0.5, 0.75, 1, 1])
 
@@ -116,7 +109,9 @@ def test_weights_download_failure_says_what_to_do(monkeypatch, tmp_path) -> None
         build_resnet("resnet18", 5, "IMAGENET1K_V1")
 
 
-def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(tmp_path) -> None:
+def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(
+    tmp_path, make_trainer
+) -> None:
     """After fit, the checkpoint holds the training images' size and the no-shape threshold:
     the `no_shape_quantile` of the validation images' shape scores, computed here by hand."""
     torch.manual_seed(0)
@@ -124,10 +119,7 @@ def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(tmp_p
     masks = torch.zeros(12, 40, 56, dtype=torch.bool)
     model = ShapeClassifier(augmentation=None, no_shape_quantile=0.25)
     assert model.input_size.tolist() == [0, 0] and not model.no_shape(torch.zeros(3, 5)).any()
-    trainer = L.Trainer(
-        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=tmp_path, num_sanity_val_steps=0,
-    )  # fmt: skip
+    trainer = make_trainer(max_epochs=1, limit_val_batches=1.0)
     batches = DataLoader(TensorDataset(images, labels, masks), batch_size=4)
     trainer.fit(model, train_dataloaders=batches, val_dataloaders=batches)
     model.eval()

@@ -3,7 +3,6 @@ through the pipeline, the evaluation callback and predict), and the notebook-sty
 
 from typing import Any
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -241,29 +240,17 @@ def test_only_oracles_receive_ground_truth_through_the_batch_pipeline() -> None:
     _assert_only_the_oracle_saw(spies, [truth])
 
 
-def _quiet_trainer(tmp_path, callback: L.Callback) -> L.Trainer:
-    """A trainer with one callback and nothing else: no logger, bars or summary."""
-    return L.Trainer(
-        inference_mode=False,
-        callbacks=[callback],
-        logger=False,
-        default_root_dir=tmp_path,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-
-
-def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(tmp_path) -> None:
+def test_only_oracles_receive_ground_truth_through_the_evaluation_callback(make_trainer) -> None:
     images, truth = _square_images(4)
     spies = _spies()
     callback = SegmentationEvaluation(BatchPipeline([EmptySegmenter()], spies))
-    trainer = _quiet_trainer(tmp_path, callback)
+    trainer = make_trainer(inference_mode=False, callbacks=[callback])
     loader = DataLoader(TensorDataset(images, torch.zeros(4, dtype=torch.long), truth), 2)
     trainer.test(ShapeClassifier(), dataloaders=loader)
     _assert_only_the_oracle_saw(spies, [truth[:2], truth[2:]])
 
 
-def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path) -> None:
+def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path, make_trainer) -> None:
     images, _ = _square_images(3)
     folder = tmp_path / "images"
     folder.mkdir()
@@ -271,7 +258,7 @@ def test_no_ground_truth_reaches_the_strategy_through_predict(tmp_path) -> None:
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
     spy = ConsultingSpy("consulting")
     writer = MaskWriter(str(tmp_path / "out"), BatchPipeline([EmptySegmenter()], [spy]))
-    trainer = _quiet_trainer(tmp_path, writer)
+    trainer = make_trainer(inference_mode=False, callbacks=[writer])
     loader = DataLoader(ImageFolder(folder), batch_size=2, collate_fn=collate_images)
     trainer.predict(ShapeClassifier(), dataloaders=loader, return_predictions=False)
     # per batch of two and of one: the heatmap's own prompts, then segment (which prompts too)

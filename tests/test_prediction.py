@@ -382,7 +382,7 @@ class _FailsOnSecondBatch(L.LightningModule):
 
 @pytest.mark.parametrize("previous", ["last run's results", "no folder yet"])
 def test_a_failing_run_leaves_the_output_folder_as_it_was(
-    trained: dict[str, Path], tmp_path: Path, previous: str
+    trained: dict[str, Path], tmp_path: Path, previous: str, make_trainer
 ) -> None:
     out = tmp_path / "out"
     if previous == "last run's results":
@@ -395,14 +395,7 @@ def test_a_failing_run_leaves_the_output_folder_as_it_was(
     data = ShapesDataModule(
         root=str(trained["tmp"] / "shapes"), predict_dir=str(trained["folder"]), eval_batch_size=2
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        inference_mode=False,
-        callbacks=[MaskWriter(str(out), overwrite=True)],
-    )
+    trainer = make_trainer(inference_mode=False, callbacks=[MaskWriter(str(out), overwrite=True)])
     with pytest.raises(RuntimeError, match="the model broke"):
         trainer.predict(model, datamodule=data, return_predictions=False)
     assert model.staged == [

@@ -24,27 +24,18 @@ class _Mapper(L.LightningModule):
         self.maps.append(maps)
 
 
-def _test(module: _Mapper, images: Tensor, inference_mode: bool) -> None:
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        inference_mode=inference_mode,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+def _test(trainer: L.Trainer, module: _Mapper, images: Tensor) -> None:
     trainer.test(module, DataLoader(TensorDataset(images), batch_size=3), verbose=False)
 
 
-def test_runs_in_the_test_loop_without_inference_mode(resnet, images) -> None:
+def test_runs_in_the_test_loop_without_inference_mode(resnet, images, make_trainer) -> None:
     module = _Mapper(resnet)
-    _test(module, images, inference_mode=False)
+    _test(make_trainer(inference_mode=False), module, images)
     expected, _ = compute_heatmaps(resnet, images, CamSpec(flip_average=True))
     torch.testing.assert_close(torch.cat(module.maps), expected, atol=1e-5, rtol=0)
     assert all(p.grad is None for p in resnet.parameters())
 
 
-def test_inference_mode_gets_a_clear_error(resnet, images) -> None:
+def test_inference_mode_gets_a_clear_error(resnet, images, make_trainer) -> None:
     with pytest.raises(RuntimeError, match=r"Trainer\(inference_mode=False\)"):
-        _test(_Mapper(resnet), images, inference_mode=True)
+        _test(make_trainer(inference_mode=True), _Mapper(resnet), images)

@@ -1,4 +1,4 @@
-"""The seed's inverse-distance smoothing against an independent scipy implementation."""
+"""The report's inverse-distance smoothing against an independent scipy implementation."""
 
 from __future__ import annotations
 

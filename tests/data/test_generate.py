@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.datasets import TINY_SIZES
 from PIL import Image
 
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data import generate as gen
 from lit_gradcam.data.backgrounds import HEIGHT, WIDTH
 from lit_gradcam.data.generate import MARKER, draw_sample, generate_dataset, shape_mask
-
-TINY_SIZES = {"train": 20, "val": 10, "test": 10}  # as in conftest.py
 
 
 def _files(root: Path) -> dict[str, bytes]:

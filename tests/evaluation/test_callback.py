@@ -8,6 +8,7 @@ GT B (8x8 in the corner) -> IoU 0, point outside; one image with an empty GT is 
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -68,31 +69,30 @@ def _loader(gt: list[torch.Tensor] | None = None) -> DataLoader:
     return DataLoader(TensorDataset(images, labels, torch.stack(gt)), batch_size=2)
 
 
-def _trainer(tmp_path: Path, callback: SegmentationEvaluation, logger, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        inference_mode=False,
-        callbacks=[callback],
-        logger=logger,
-        default_root_dir=tmp_path,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **kwargs,
-    )
+def _trainer(
+    make_trainer: Callable[..., L.Trainer], callback: SegmentationEvaluation, logger, **kwargs
+) -> L.Trainer:
+    """A short run with the evaluation callback and `logger` (Grad-CAM needs gradients)."""
+    return make_trainer(inference_mode=False, callbacks=[callback], logger=logger, **kwargs)
 
 
-def _run(tmp_path: Path, logger) -> tuple[L.Trainer, SegmentationEvaluation, FixedMaskSegmenter]:
+def _run(
+    make_trainer: Callable[..., L.Trainer], logger
+) -> tuple[L.Trainer, SegmentationEvaluation, FixedMaskSegmenter]:
     segmenter = FixedMaskSegmenter()
     callback = SegmentationEvaluation(
         BatchPipeline([segmenter], [CenterPoint(), GroundTruthCentroid()]), num_logged_images=3
     )
-    trainer = _trainer(tmp_path, callback, logger)
+    trainer = _trainer(make_trainer, callback, logger)
     torch.manual_seed(0)
     trainer.test(ShapeClassifier(), dataloaders=_loader())
     return trainer, callback, segmenter
 
 
-def test_metrics_match_hand_computed_values_in_json_and_tensorboard(tmp_path: Path) -> None:
-    trainer, _, segmenter = _run(tmp_path, TensorBoardLogger(tmp_path, name="run"))
+def test_metrics_match_hand_computed_values_in_json_and_tensorboard(
+    tmp_path: Path, make_trainer: Callable[..., L.Trainer]
+) -> None:
+    trainer, _, segmenter = _run(make_trainer, TensorBoardLogger(tmp_path, name="run"))
     log_dir = Path(trainer.log_dir)
     results = json.loads((log_dir / "results.json").read_text())
 
@@ -136,11 +136,13 @@ def test_metrics_match_hand_computed_values_in_json_and_tensorboard(tmp_path: Pa
     _check_hparams(log_dir / "hparams", scalars)
 
 
-def test_a_box_only_oracle_has_null_point_metrics_not_nan(tmp_path: Path) -> None:
+def test_a_box_only_oracle_has_null_point_metrics_not_nan(
+    tmp_path: Path, make_trainer: Callable[..., L.Trainer]
+) -> None:
     """GroundTruthBox gives no point: its hit rate and distance are null in results.json (strict
     JSON, no NaN), a dash in the table, and absent from the logged scalars; its IoU is scored."""
     callback = SegmentationEvaluation(BatchPipeline([FixedMaskSegmenter()], [GroundTruthBox()]))
-    trainer = _trainer(tmp_path, callback, CSVLogger(tmp_path))
+    trainer = _trainer(make_trainer, callback, CSVLogger(tmp_path))
     trainer.test(ShapeClassifier(), dataloaders=_loader())
     log_dir = Path(trainer.log_dir)
 
@@ -184,7 +186,7 @@ def _check_hparams(run: Path, scalars: dict[str, float]) -> None:
 
 
 def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_trainer: Callable[..., L.Trainer]
 ) -> None:
     """A CAM hot far from the shape, a segmenter that always cuts the shape: CamConsensus's
     refined point sits at the mask's centre (a hit), the heatmap's own point misses. The
@@ -202,7 +204,7 @@ def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
     callback = SegmentationEvaluation(
         BatchPipeline([FixedMaskSegmenter()], [CamConsensus(), WeightedCentroid()])
     )
-    trainer = _trainer(tmp_path, callback, CSVLogger(tmp_path, name="cam"))
+    trainer = _trainer(make_trainer, callback, CSVLogger(tmp_path, name="cam"))
     trainer.test(ShapeClassifier(), dataloaders=loader)
 
     results = json.loads((Path(trainer.log_dir) / "results.json").read_text())
@@ -222,13 +224,17 @@ def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
     assert f"{row} {miss:.3f} |" in (Path(trainer.log_dir) / "results.md").read_text()
 
 
-def test_other_loggers_get_files_but_no_grids(tmp_path: Path) -> None:
-    trainer, _, _ = _run(tmp_path, CSVLogger(tmp_path, name="csv"))
+def test_other_loggers_get_files_but_no_grids(
+    tmp_path: Path, make_trainer: Callable[..., L.Trainer]
+) -> None:
+    trainer, _, _ = _run(make_trainer, CSVLogger(tmp_path, name="csv"))
     results = json.loads((Path(trainer.log_dir) / "results.json").read_text())
     assert results["metrics"]["eval/fixed/CenterPoint/hit_rate_fg"] == pytest.approx(2 / 3)
 
 
-def test_validate_and_periodic_validation_evaluate_the_val_loader(tmp_path: Path) -> None:
+def test_validate_and_periodic_validation_evaluate_the_val_loader(
+    tmp_path: Path, make_trainer: Callable[..., L.Trainer]
+) -> None:
     """`main.py validate` (the sweep) and `every_n_validations` score the validation split:
     three images whose IoUs with the fixed mask are 1, 1 and 1/3, never the four training
     images. Validating twice per epoch, by step, every second validation is evaluated, each
@@ -237,14 +243,13 @@ def test_validate_and_periodic_validation_evaluate_the_val_loader(tmp_path: Path
         BatchPipeline([FixedMaskSegmenter()], [CenterPoint()]), every_n_validations=2
     )
     trainer = _trainer(
-        tmp_path,
+        make_trainer,
         callback,
         CSVLogger(tmp_path, name="val"),
         max_steps=8,
         val_check_interval=2,
         check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        enable_checkpointing=False,
+        limit_val_batches=1.0,
     )
     val = [_rect(20, 32), _rect(20, 32), _rect(20, 28)]
     val_iou = (1 + 1 + 1 / 3) / 3

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from helpers.datasets import TINY_SIZES
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from segment_anything import SamPredictor
 
@@ -46,7 +47,7 @@ def _val_pixels(root: Path, count: int = 4) -> torch.Tensor:
 
 def test_fit_logs_val_iou_and_its_checkpoint_loads_in_sam_segmenter(
     tmp_path: Path,
-    shapes_root: Path,
+    tiny_root: Path,
     make_data: Callable[..., ShapesDataModule],
     make_trainer: Callable[..., L.Trainer],
 ) -> None:
@@ -65,7 +66,7 @@ def test_fit_logs_val_iou_and_its_checkpoint_loads_in_sam_segmenter(
 
     loaded = SamSegmenter("sam_tiny", checkpoint=str(tmp_path / "ckpt" / "last.ckpt"))
     trained = SamSegmenter.from_model(tuner.sam)
-    pixels = _val_pixels(shapes_root)
+    pixels = _val_pixels(tiny_root)
     prompts = Prompts(torch.tensor([[[30.0, 20.0]]] * 4), torch.ones(4, 1, dtype=torch.long))
     expected, _ = trained.predict_logits(trained.embed(pixels), prompts)
     actual, _ = loaded.predict_logits(loaded.embed(pixels), prompts)
@@ -116,8 +117,8 @@ def test_frozen_encoder_is_embedded_once_per_image_and_stays_as_it_was(
         lambda module, args, output: encoded.append(args[0].shape[0])
     )
     L.seed_everything(0)
-    make_trainer(max_epochs=3).fit(tuner, make_data(batch_size=8))  # 16 images, 6 steps
-    assert sum(encoded) == 16 and len(tuner.cache) == 16
+    make_trainer(max_epochs=3).fit(tuner, make_data(batch_size=8))  # 3 epochs of 3 batches
+    assert sum(encoded) == TINY_SIZES["train"] and len(tuner.cache) == TINY_SIZES["train"]
     assert not _changed(encoder, tuner.sam.image_encoder)
     assert not _changed(prompt_encoder, tuner.sam.prompt_encoder)
     assert _changed(decoder, tuner.sam.mask_decoder)
@@ -125,7 +126,7 @@ def test_frozen_encoder_is_embedded_once_per_image_and_stays_as_it_was(
 
 def test_export_writes_the_official_format(
     tmp_path: Path,
-    shapes_root: Path,
+    tiny_root: Path,
     make_data: Callable[..., ShapesDataModule],
     make_trainer: Callable[..., L.Trainer],
 ) -> None:
@@ -144,7 +145,7 @@ def test_export_writes_the_official_format(
     assert all(torch.equal(plain[key], direct[key]) for key in plain)
 
     rebuilt = build_sam_tiny(checkpoint=exported)  # the official builders' signature
-    image = _val_pixels(shapes_root, 1)
+    image = _val_pixels(tiny_root, 1)
     predictor = SamPredictor(rebuilt)
     predictor.set_image(image[0].permute(1, 2, 0).numpy())
     masks, _, _ = predictor.predict(
