@@ -213,6 +213,58 @@ def sam_tiny_training() -> str:
     )
 
 
+#: sam_tiny's recipes side by side: (label, folder of its fit / test / test_foreign files,
+#: its prompt-following file, its quick-start test with both segmenters), under results/.
+SAM_TINY_RECIPES = (
+    ("`configs/sam_tiny.yaml`", "sam_tiny", "prompt_following.json", "quickstart_sam_test.json"),
+    (
+        "the same, `--trainer.max_steps 3200`",
+        "sam_tiny_3200",
+        "sam_tiny_3200/prompt_following.json",
+        "sam_tiny_3200/quickstart_sam_test.json",
+    ),
+)
+
+
+def sam_tiny_recipes() -> str:
+    """Each sam_tiny recipe's fit time and the numbers its quality is judged on."""
+    lines = [
+        "| recipe | steps | fit (min) | two objects: IoU pointed at / other shape / background "
+        "| quick start: GT point / GT box IoU | foreign: GT point IoU | CenterPoint IoU "
+        "| best no-click / GT point |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    commands = []
+    for label, folder, following, quickstart in SAM_TINY_RECIPES:
+        runs = {
+            name: json.loads((RESULTS / folder / f"{name}.json").read_text())
+            for name in ("fit", "test", "test_foreign")
+        }
+        pointed = next(
+            row
+            for row in json.loads((RESULTS / following).read_text())["rows"]
+            if row["segmenter"] == "sam_tiny"
+        )
+        sam_rows = [row for row in _rows(quickstart) if row["segmenter"] == "sam"]
+        center = next(row["iou"] for row in sam_rows if row["strategy"] == "CenterPoint")
+        test, foreign = runs["test"]["metrics"], runs["test_foreign"]["metrics"]
+        lines.append(
+            f"| {label} | {runs['fit']['global_step']} | {runs['fit']['seconds'] / 60:.1f} "
+            f"| {_fmt(pointed['iou_pointed'])} / {100 * pointed['other_object']:.1f} % / "
+            f"{_fmt(pointed['background_object_iou'])} "
+            f"| {_fmt(test['test/iou_point'])} / {_fmt(test['test/iou_box'])} "
+            f"| {_fmt(foreign['test/iou_point'])} | {_fmt(center)} "
+            f"| {_fmt(_best_method(sam_rows)['iou'] / _oracle_iou(sam_rows))} |"
+        )
+        commands.append(f"`{runs['fit']['command']}`")
+    return (
+        "\n".join(lines)
+        + f"\n\nFits: {'; '.join(commands)} ({runs['fit']['machine']}). Each results file "
+        "behind a row (`results/sam_tiny*/`, `results/prompt_following.json`, "
+        "`results/quickstart_sam_test.json`) holds the command that made it."
+    )
+
+
 def prompt_following() -> str:
     """Per segmenter: does the mask follow the point, on two-object scenes?"""
     run = json.loads((RESULTS / "prompt_following.json").read_text())
@@ -318,6 +370,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stem-cost": stem_cost,
     "sam-tiny-training": sam_tiny_training,
     "prompt-following": prompt_following,
+    "sam-tiny-recipes": sam_tiny_recipes,
     "quickstart-sam-summary": sam_summary,
     "quickstart-sam-test": pipeline_table("quickstart_sam_test.json"),
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
