@@ -1,6 +1,7 @@
 """Drawing: prompts land where they should, outlines and colours read right, grids have the
 right layout."""
 
+import pytest
 import torch
 
 from lit_gradcam.drawing import (
@@ -15,8 +16,8 @@ from lit_gradcam.drawing import (
 from lit_gradcam.prompt_types import Prompts
 
 
-def _grey(batch: int = 1) -> torch.Tensor:
-    return torch.full((batch, 3, 12, 16), 128, dtype=torch.uint8)
+def _grey(batch: int = 1, height: int = 12, width: int = 16) -> torch.Tensor:
+    return torch.full((batch, 3, height, width), 128, dtype=torch.uint8)
 
 
 def test_points_are_drawn_in_their_colours_and_padding_is_not() -> None:
@@ -52,3 +53,17 @@ def test_grid_has_five_upscaled_panels_per_image() -> None:
     grid = pipeline_grid(_grey(batch), torch.rand(batch, 12, 16), prompts, masks, masks, scale)
     assert grid.dtype == torch.uint8
     assert grid.shape == (3, batch * (12 * scale + 2) + 2, 5 * (16 * scale + 2) + 2)
+
+
+@pytest.mark.parametrize("width", [1, 3, 8])
+def test_mask_outline_is_the_band_a_square_window_finds(width: int) -> None:
+    """The outline is the mask's pixels within `width` (a square window) of a pixel outside it,
+    as one square max-pool over the outside finds them."""
+    torch.manual_seed(0)
+    masks = torch.rand(2, 30, 40) > 0.6
+    outside = (~masks)[:, None].float()
+    window = torch.nn.functional.max_pool2d(outside, 2 * width + 1, stride=1, padding=width)
+    band = masks & (window[:, 0] > 0)
+    out = mask_outline(_grey(2, 30, 40), masks, width)
+    painted = (out != 128).any(1)
+    assert torch.equal(painted, band)

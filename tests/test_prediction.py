@@ -437,7 +437,7 @@ def test_every_entry_of_the_folder_gets_a_row_and_its_own_output_names(
 ) -> None:
     """a.png, a.jpg, a_png.png and A.png get four outputs (unique ignoring case too); WebP, BMP
     and TIFF are read; a name that reads as a formula is escaped in the CSV only; transparency
-    has a note; what is not read is listed with why."""
+    has a note; what is not read (an empty file, text named .png included) is listed with why."""
     shapes = sorted((trained["tmp"] / "shapes" / "images" / "test").glob("*.png"))
     source = Image.open(shapes[0]).convert("RGB")
     sizes = {
@@ -454,6 +454,8 @@ def test_every_entry_of_the_folder_gets_a_row_and_its_own_output_names(
     see_through.putalpha(128)
     see_through.save(folder / "alpha.png")
     (folder / "notes.txt").write_text("not an image")
+    (folder / "text.png").write_text("not an image either")
+    (folder / "empty.png").write_bytes(b"")
     (folder / "sub").mkdir()
     (folder / "gone.png").symlink_to(folder / "missing.png")
     out = tmp_path / "out"
@@ -467,6 +469,8 @@ def test_every_entry_of_the_folder_gets_a_row_and_its_own_output_names(
         *(spreadsheet_safe(name) for name in sizes),
         "alpha.png",
         "notes.txt",
+        "text.png",
+        "empty.png",
         "sub",
         "gone.png",
     }
@@ -484,6 +488,8 @@ def test_every_entry_of_the_folder_gets_a_row_and_its_own_output_names(
     assert "transparent" in rows["alpha.png"]["note"] and rows["alpha.png"]["mask"]
     assert rows["notes.txt"]["error"].startswith("not an image this tool reads (.txt); it reads")
     assert ".webp" in rows["notes.txt"]["error"] and rows["notes.txt"]["mask"] == ""
+    assert rows["text.png"]["error"].endswith("no image format PIL reads matches its content")
+    assert rows["empty.png"]["error"].endswith("the file is empty (0 bytes)")
     assert rows["gone.png"]["error"] == "a symbolic link to a missing file"
     assert rows["sub"]["error"].startswith("a folder")
     manifest = json.loads((out / MANIFEST_NAME).read_text())

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -78,7 +78,13 @@ def _open(path: Path) -> Image.Image:
     """Read, verify (chunk CRCs), fully decode and turn upright (EXIF orientation, as viewers
     do, so a photo and its mask stay aligned) one image; raises whatever PIL raises."""
     data = path.read_bytes()
-    with Image.open(io.BytesIO(data)) as probe:
+    if not data:
+        raise ValueError("the file is empty (0 bytes)")
+    try:
+        probe = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:  # its message names an in-memory buffer, not the file
+        raise UnidentifiedImageError("no image format PIL reads matches its content") from None
+    with probe:
         probe.verify()
     image = Image.open(io.BytesIO(data))
     image.load()

@@ -16,6 +16,10 @@ does not. The winner's edge pixels are then re-decided by their coverage (`refin
 a graph cut puts a partly covered pixel wholly on one side, and on a small anti-aliased shape
 that one ring of pixels costs several points of IoU. The boundary step of the final mask, scaled
 to [0, 1], is the returned score.
+
+GrabCut's time grows with the pixel count, so an image whose longer side exceeds `max_side` (a
+phone photo in `predict`) is cut at that side, with its prompts scaled alike, and the mask is
+resized back to the image's own size.
 """
 
 from __future__ import annotations
@@ -47,10 +51,17 @@ _MAX_OFF_LINE = 0.2
 
 @dataclass
 class GrabCutState:
-    """The batch's images as contiguous HWC uint8 RGB arrays, and the device they came from."""
+    """The batch's images as contiguous HWC uint8 RGB arrays at the size they are cut at, the
+    size (height, width) they were given at, and the device they came from."""
 
     images: list[np.ndarray]
+    size: tuple[int, int]
     device: torch.device
+
+    @property
+    def scale(self) -> float:
+        """The cut's size over the given size (1 when the images were not shrunk)."""
+        return self.images[0].shape[1] / self.size[1]
 
 
 class GrabCutSegmenter(Segmenter):
@@ -67,6 +78,8 @@ class GrabCutSegmenter(Segmenter):
     The radii are given for the dataset's images (shorter side `HEIGHT`); other images scale
     them (x5 on a 240x320 image), so that `predict` on photos of any size cuts alike.
     name: label in metric keys.
+    max_side: longest image side GrabCut runs at; larger images are cut shrunk to it and their
+        masks resized back (None: always at full size).
 
     Deterministic: OpenCV's RNG (GrabCut's k-means initialisation) is reseeded before each cut.
     Images without a foreground prompt, or too small to hold both colour models, get the initial
@@ -80,12 +93,16 @@ class GrabCutSegmenter(Segmenter):
         prior_radius: int = 7,
         name: str = "grabcut",
         edge_radius: int = 2,
+        max_side: int | None = 512,
     ) -> None:
         if iterations < 1 or min(point_radius, prior_radius, edge_radius) < 0:
             raise ConfigError(
                 "iterations must be >= 1 and radii >= 0, got "
                 f"{iterations=}, {point_radius=}, {prior_radius=}, {edge_radius=}"
             )
+        if max_side is not None and max_side < HEIGHT:
+            raise ConfigError(f"max_side must be at least {HEIGHT} or null, got {max_side}")
+        self.max_side = max_side
         self.iterations = iterations
         self.point_radius = point_radius
         self.prior_radius = prior_radius
@@ -98,19 +115,28 @@ class GrabCutSegmenter(Segmenter):
             raise ValueError(
                 f"images must be uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}"
             )
-        arrays = images.permute(0, 2, 3, 1).cpu().numpy()
-        return GrabCutState([np.ascontiguousarray(image) for image in arrays], images.device)
+        size = (images.shape[2], images.shape[3])
+        arrays = [np.ascontiguousarray(image) for image in images.permute(0, 2, 3, 1).cpu().numpy()]
+        if self.max_side is not None and max(size) > self.max_side:
+            scale = self.max_side / max(size)
+            small = (max(1, round(size[1] * scale)), max(1, round(size[0] * scale)))  # (w, h)
+            arrays = [cv2.resize(image, small, interpolation=cv2.INTER_AREA) for image in arrays]
+        return GrabCutState(arrays, size, images.device)
 
     def predict(self, state: GrabCutState, prompts: Prompts) -> tuple[Tensor, Tensor]:
         """Masks (B, H, W) bool and boundary-step scores (B,) in [0, 1]."""
         if prompts.batch_size != len(state.images):
             raise ValueError(f"{prompts.batch_size} prompt sets for {len(state.images)} images")
-        height, width = state.images[0].shape[:2]
-        prompts.validate(height, width)
-        prompts = prompts.to("cpu")
+        prompts.validate(*state.size)
+        prompts = _scaled(prompts.to("cpu"), state.scale, state.images[0].shape[:2])
         masks, scores = [], []
         for index, image in enumerate(state.images):
             mask, score = self._segment(image, prompts.select(index))
+            if mask.shape != state.size:  # cut shrunk: back to the given size
+                full = cv2.resize(
+                    mask.astype(np.float32), state.size[::-1], interpolation=cv2.INTER_LINEAR
+                )
+                mask = full >= 0.5
             masks.append(mask)
             scores.append(score)
         return (
@@ -187,6 +213,18 @@ class GrabCutSegmenter(Segmenter):
         )
         result = np.isin(mask, _FOREGROUND_CLASSES)
         return result, boundary_step(image, result)
+
+
+def _scaled(prompts: Prompts, scale: float, size: tuple[int, int]) -> Prompts:
+    """`prompts` in the coordinates of the image shrunk by `scale` to `size` (height, width)."""
+    if scale == 1:
+        return prompts
+    limit = torch.tensor([size[1] - 1, size[0] - 1], dtype=prompts.points.dtype)
+    points = ((prompts.points + 0.5) * scale - 0.5).clamp(min=0).minimum(limit)
+    boxes = None
+    if prompts.boxes is not None:
+        boxes = ((prompts.boxes + 0.5) * scale - 0.5).clamp(min=0).minimum(limit.repeat(2))
+    return Prompts(points, prompts.labels, boxes)
 
 
 def refine_edges(image: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:

@@ -234,3 +234,26 @@ def test_radii_scale_with_the_image(alpha: float) -> None:
     )
     assert _iou(big, big_masks).mean() >= 0.9
     assert _iou(big, big_masks).mean() >= _iou(small, masks).mean() - 0.03
+
+
+def test_images_over_max_side_are_cut_shrunk_with_masks_at_their_own_size() -> None:
+    """Scenes upscaled 10x (640 px wide, over the default `max_side`) are cut at 512 px with
+    their prompts scaled alike; the masks come back at 480x640 and match a full-size cut."""
+    images, masks = _scenes(1.0, range(2))
+    big_images = torch.nn.functional.interpolate(images.float(), scale_factor=10, mode="nearest")
+    big_masks = torch.nn.functional.interpolate(masks[:, None].float(), scale_factor=10)[:, 0] > 0
+    big_images, prompts = big_images.to(torch.uint8), _centroid_prompts(big_masks)
+    shrunk = GrabCutSegmenter()
+    state = shrunk.embed(big_images)
+    assert state.images[0].shape[:2] == (384, 512)
+    cut, _ = shrunk.predict(state, prompts)
+    full_size = GrabCutSegmenter(max_side=None)
+    reference, _ = full_size.predict(full_size.embed(big_images), prompts)
+    assert cut.shape == big_masks.shape
+    assert _iou(cut, big_masks).min() >= 0.95
+    assert _iou(cut, reference).min() >= 0.95
+
+
+def test_a_max_side_below_the_dataset_height_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_side must be at least 48"):
+        GrabCutSegmenter(max_side=32)
