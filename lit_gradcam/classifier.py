@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.data import CLASSES
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 from lit_gradcam.models import build_resnet, weight_enum
 
 #: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
@@ -76,6 +76,13 @@ class ShapeClassifier(L.LightningModule):
         no_shape_temperature: float = 4.0,
     ) -> None:
         super().__init__()
+        require_at_least("model", 2, num_classes=num_classes)
+        require_at_least("model", 0, weight_decay=weight_decay)
+        if lr <= 0 or not 0 <= label_smoothing < 1:
+            raise ConfigError(
+                "model.lr must be > 0 and model.label_smoothing in [0, 1), got "
+                f"{lr} and {label_smoothing}"
+            )
         start, end = augmentation_ramp
         if not 0 <= start <= end <= 1:
             raise ConfigError(
@@ -208,7 +215,7 @@ class ShapeClassifier(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=self.hparams.lr,
-            total_steps=self.trainer.estimated_stepping_batches,
+            total_steps=require_steps(self.trainer.estimated_stepping_batches),
         )
         return {
             "optimizer": optimizer,

@@ -10,3 +10,21 @@ from __future__ import annotations
 class ConfigError(ValueError):
     """A setting has a value the project cannot use; the message names the setting and what it
     accepts."""
+
+
+def require_at_least(prefix: str, minimum: float, **settings: float) -> None:
+    """ConfigError naming the first of `settings` (as ``prefix.name``) below `minimum`."""
+    for name, value in settings.items():
+        if value < minimum:
+            raise ConfigError(f"{prefix}.{name} must be >= {minimum}, got {value}")
+
+
+def require_steps(total: float) -> int:
+    """The run's optimizer steps as Lightning estimates them, for a schedule that spans the run;
+    ConfigError unless they are a positive, finite number."""
+    if not 0 < total < float("inf"):
+        raise ConfigError(
+            "trainer.max_steps must be a positive number of steps (or trainer.max_epochs set), "
+            f"since the learning-rate schedule spans the run; the trainer would run {total}"
+        )
+    return int(total)

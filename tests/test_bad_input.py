@@ -206,6 +206,15 @@ CASES = [
         "cannot write the weights cache",
         _torch_home(a_file=True),
     ),
+    Case("data.batch_size zero", "fit --data.batch_size 0", "data.batch_size must be >= 1, got 0"),
+    Case("data.val_size negative", "fit --data.val_size -5", "data.val_size must be >= 0"),
+    Case("model.lr negative", "fit --model.lr -1", "model.lr must be > 0"),
+    Case("model.label_smoothing one", "fit --model.label_smoothing 1", "label_smoothing in [0, 1)"),
+    Case(
+        "trainer.max_steps zero",
+        "fit --trainer.max_steps 0",
+        "trainer.max_steps must be a positive number of steps",
+    ),
     Case(
         "data.root a file",
         "fit --data.root {tmp}/notes.txt",

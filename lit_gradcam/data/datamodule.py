@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.data.generate import MARKER, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
+from lit_gradcam.errors import require_at_least
 
 #: Which splits each Lightning stage reads.
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
@@ -64,6 +65,11 @@ class ShapesDataModule(LightningDataModule):
         image_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
+        require_at_least("data", 1, batch_size=batch_size, eval_batch_size=eval_batch_size)
+        require_at_least(
+            "data", 0, num_workers=num_workers, train_size=train_size, val_size=val_size,
+            test_size=test_size,
+        )  # fmt: skip
         self.save_hyperparameters()
         self.root = Path(root)
         self.splits: dict[str, ShapesFolder] = {}

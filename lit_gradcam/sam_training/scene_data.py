@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lit_gradcam.data.datamodule import eval_sampler
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, require_at_least
 from lit_gradcam.sam_training.scene_backgrounds import SceneBackgrounds
 from lit_gradcam.sam_training.scenes import draw_scenes
 
@@ -98,8 +98,11 @@ class SceneDataModule(LightningDataModule):
             raise ConfigError(
                 f"image_sizes must list (height, width) pairs of at least 8, got {image_sizes}"
             )
-        if max_objects < 1 or batch_size < 1 or train_batches < 1:
-            raise ConfigError("batch_size, train_batches and max_objects must be >= 1")
+        require_at_least(
+            "data", 1, batch_size=batch_size, eval_batch_size=eval_batch_size,
+            train_batches=train_batches, val_size=val_size, max_objects=max_objects,
+        )  # fmt: skip
+        require_at_least("data", 0, num_workers=num_workers)
         self.save_hyperparameters()
         self.hparams.image_sizes = image_sizes
         self.test_split: ShapesFolder | None = None

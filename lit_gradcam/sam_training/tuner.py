@@ -22,7 +22,7 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.prompts.strategies import GroundTruthBox, GroundTruthCentroid
@@ -124,6 +124,9 @@ class SamTuner(L.LightningModule):
             raise ConfigError(f"max_points must be >= 1, got {max_points}")
         if border_weight < 0:
             raise ConfigError(f"border_weight must be >= 0, got {border_weight}")
+        if lr <= 0:
+            raise ConfigError(f"model.lr must be > 0, got {lr}")
+        require_at_least("model", 0, weight_decay=weight_decay, warmup_steps=warmup_steps)
         self.save_hyperparameters()
         self.hparams.update(trainable=trainable, prompt_mix=prompt_mix)
         self.sam = build_sam(model_type, checkpoint, untrained=True).train()
@@ -251,7 +254,7 @@ class SamTuner(L.LightningModule):
         hp = self.hparams
         params = [p for p in self.sam.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        total = require_steps(self.trainer.estimated_stepping_batches)
         warmup = min(hp.warmup_steps, total)
 
         def factor(step: int) -> float:

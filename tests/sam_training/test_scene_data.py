@@ -57,8 +57,15 @@ def test_test_reads_the_folder_and_names_it_when_missing(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "bad", [{"image_sizes": []}, {"image_sizes": [(4, 64)]}, {"max_objects": 0}]
+    ("bad", "message"),
+    [
+        ({"image_sizes": []}, "image_sizes"),
+        ({"image_sizes": [(4, 64)]}, "image_sizes"),
+        ({"max_objects": 0}, "data.max_objects must be >= 1"),
+        ({"eval_batch_size": 0}, "data.eval_batch_size must be >= 1"),
+        ({"num_workers": -1}, "data.num_workers must be >= 0"),
+    ],
 )
-def test_bad_settings_are_refused(bad: dict) -> None:
-    with pytest.raises(ValueError):
+def test_bad_settings_are_refused(bad: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         _data(**bad)

@@ -192,6 +192,8 @@ def test_export_keeps_an_existing_output_unless_told_to_overwrite(tmp_path: Path
         ({"max_points": 0}, "max_points"),
         ({"border_weight": -1.0}, "border_weight"),
         ({"background_share": 1.5}, "background_share"),
+        ({"lr": 0.0}, "model.lr must be > 0"),
+        ({"warmup_steps": -1}, "model.warmup_steps must be >= 0"),
     ],
 )
 def test_invalid_arguments(kwargs: dict, message: str) -> None:
