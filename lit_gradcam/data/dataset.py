@@ -25,6 +25,7 @@ also spares the loaders any I/O.
 
 from __future__ import annotations
 
+import glob
 import io
 import warnings
 from collections import Counter
@@ -193,10 +194,12 @@ class ShapesFolder(Dataset):
         for kind, found in files.items():
             for stem in sorted(every - found.keys()):
                 present = next(files[other][stem] for other in KINDS if stem in files[other])
+                others = sorted(p.name for p in folders[kind].glob(f"{glob.escape(stem)}.*"))
+                instead = f"; {', '.join(others)} is there, not {KINDS[kind]}" if others else ""
                 problems.add(
                     "missing file(s) (their stem is in another folder)",
                     folders[kind] / f"{stem}{KINDS[kind]}",
-                    f" ({present} exists)",
+                    f" ({present} exists{instead})",
                 )
         return sorted(set.intersection(*(set(found) for found in files.values())))
 

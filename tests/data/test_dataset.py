@@ -102,6 +102,14 @@ def test_mismatched_stems_name_the_missing_ones(tiny_copy: Path):
     assert "x" in message and str(tiny_copy / "images" / "train") in message
 
 
+def test_an_image_of_another_suffix_is_named_beside_the_missing_png(tiny_copy: Path):
+    images = tiny_copy / "images" / "train"
+    Image.open(images / "00003.png").save(images / "00003.jpg")
+    (images / "00003.png").unlink()
+    with pytest.raises(DatasetError, match=r"00003.png \(.*exists; 00003.jpg is there, not .png\)"):
+        ShapesFolder(tiny_copy, "train")
+
+
 def test_unknown_class_names_the_file_and_the_valid_classes(tiny_copy: Path):
     bad = tiny_copy / "labels" / "test" / "00006.txt"
     bad.write_text("hexagon\n")
