@@ -208,6 +208,11 @@ CASES = [
     ),
     Case("data.batch_size zero", "fit --data.batch_size 0", "data.batch_size must be >= 1, got 0"),
     Case("data.val_size negative", "fit --data.val_size -5", "data.val_size must be >= 0"),
+    Case(
+        "data.image_size zero",
+        "predict --ckpt_path {ckpt} --data.predict_dir {tmp} --data.image_size [0,0]",
+        "data.image_size must be (height, width) of at least 1 pixel each",
+    ),
     Case("model.lr negative", "fit --model.lr -1", "model.lr must be > 0"),
     Case("model.label_smoothing one", "fit --model.label_smoothing 1", "label_smoothing in [0, 1)"),
     Case(

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.data.generate import MARKER, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
-from lit_gradcam.errors import require_at_least
+from lit_gradcam.errors import ConfigError, require_at_least
 
 #: Which splits each Lightning stage reads.
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
@@ -70,6 +70,11 @@ class ShapesDataModule(LightningDataModule):
             "data", 0, num_workers=num_workers, train_size=train_size, val_size=val_size,
             test_size=test_size,
         )  # fmt: skip
+        if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+            raise ConfigError(
+                f"data.image_size must be (height, width) of at least 1 pixel each, or null for "
+                f"the checkpoint's training size; got {image_size}"
+            )
         self.save_hyperparameters()
         self.root = Path(root)
         self.splits: dict[str, ShapesFolder] = {}
