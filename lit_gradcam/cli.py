@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import (
     ArgsType,
@@ -162,6 +163,22 @@ class LitGradCamCLI(LightningCLI):
             )
         if ckpt_path is not None and _names_a_local_file(ckpt_path):
             self._require_checkpoint_file(ckpt_path)
+            self._require_model_of_config(ckpt_path)
+
+    def _require_model_of_config(self, path: str) -> None:
+        """A checkpoint saved by another model class than the config's is refused: LightningCLI
+        would otherwise build the checkpoint's class instead, and score something else than the
+        config says without a word."""
+        saved = torch.load(path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+        saved_class = saved.get("_class_path")
+        model = self.config[self.config["subcommand"]].get("model")
+        wanted = getattr(model, "class_path", None)
+        if saved_class and wanted and saved_class != wanted:
+            self.parser.error(
+                f"--ckpt_path {path}: a checkpoint of {saved_class}, but the config's model is "
+                f"{wanted}; pass the config it was trained with (its run folder's config.yaml "
+                "has it)"
+            )
 
     def before_validate(self) -> None:
         self._require_checkpoint()

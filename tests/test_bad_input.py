@@ -130,6 +130,12 @@ CASES = [
         lambda tmp, _: torch.save(torchvision.models.resnet18().state_dict(), tmp / "sam.pth"),
     ),
     Case(
+        "ckpt_path of another model class",
+        "test --ckpt_path {ckpt} --model lit_gradcam.sam_training.SamTuner",
+        "a checkpoint of lit_gradcam.classifier.ShapeClassifier, but the config's model is "
+        "lit_gradcam.sam_training.SamTuner",
+    ),
+    Case(
         "ckpt_path url",
         "test --ckpt_path https://example.invalid/a.ckpt",
         "remote checkpoints are not loaded",
