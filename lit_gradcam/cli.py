@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import (
     ArgsType,
@@ -151,7 +152,18 @@ class LitGradCamCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then check a `--ckpt_path` file before LightningCLI reads its hyper-parameters
-        from it (a missing or broken file would end in a traceback there or later)."""
+        from it (a missing or broken file would end in a traceback there or later). A config
+        file that is not valid YAML is named first: jsonargparse's message names no file."""
+        words = sys.argv[1:] if args is None else args
+        if isinstance(words, list):
+            for path in _config_files(words):
+                try:
+                    yaml.safe_load(path.read_text())
+                except (yaml.YAMLError, UnicodeDecodeError) as error:
+                    mark = getattr(error, "problem_mark", None)
+                    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+                    problem = getattr(error, "problem", None) or error
+                    parser.error(f"--config {path}: not valid YAML{where}: {problem}")
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -235,6 +247,20 @@ class LitGradCamCLI(LightningCLI):
                 f"--ckpt_path {path}: a PyTorch file but not a Lightning checkpoint (a SAM .pth "
                 "or exported weights?); pass a .ckpt that `python main.py fit` saved"
             )
+
+
+def _config_files(words: list[str]) -> list[Path]:
+    """The existing files that `-c` / `--config` name in a command line."""
+    found = []
+    for index, word in enumerate(words):
+        value = None
+        if word in ("-c", "--config") and index + 1 < len(words):
+            value = words[index + 1]
+        elif word.startswith("--config="):
+            value = word.split("=", 1)[1]
+        if value is not None and Path(value).is_file():
+            found.append(Path(value))
+    return found
 
 
 def _is_lightning_checkpoint(path: str) -> bool:

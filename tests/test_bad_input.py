@@ -212,6 +212,12 @@ CASES = [
         "cannot write the weights cache",
         _torch_home(a_file=True),
     ),
+    Case(
+        "config not yaml",
+        "fit --config {tmp}/broken.yaml",
+        "broken.yaml: not valid YAML (line 3, column 1)",
+        _config("broken.yaml", "trainer:\n  max_steps: [1\n"),
+    ),
     Case("data.batch_size zero", "fit --data.batch_size 0", "data.batch_size must be >= 1, got 0"),
     Case("data.val_size negative", "fit --data.val_size -5", "data.val_size must be >= 0"),
     Case(
