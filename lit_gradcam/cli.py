@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import (
     ArgsType,
@@ -50,6 +51,7 @@ USER_ERRORS = (
     OutputExistsError,
     OutputDirError,
     FileNotFoundError,
+    MisconfigurationException,  # Lightning's own: an accelerator, device or precision it lacks
 )
 
 

@@ -30,6 +30,7 @@ class Case:
     message: str
     prepare: Setup | None = None
     needs_write_protection: bool = False
+    needs_no_gpu: bool = False
 
 
 def _tiny(tmp: Path) -> list[str]:
@@ -233,6 +234,12 @@ CASES = [
         "trainer.max_steps must be a positive number of steps",
     ),
     Case(
+        "accelerator this machine lacks",
+        "fit --trainer.accelerator gpu",
+        "No supported gpu backend found!",
+        needs_no_gpu=True,
+    ),
+    Case(
         "data.root a file",
         "fit --data.root {tmp}/notes.txt",
         "notes.txt is a file; expected a dataset folder",
@@ -263,6 +270,8 @@ def test_bad_input_is_one_message(
 ) -> None:
     if case.needs_write_protection and os.geteuid() == 0:
         pytest.skip("root writes into read-only folders")
+    if case.needs_no_gpu and torch.cuda.is_available():
+        pytest.skip("this machine has the GPU the row asks for")
     if case.prepare is not None:
         case.prepare(tmp_path, monkeypatch)
     before = _files(tmp_path)
