@@ -17,7 +17,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -149,6 +149,11 @@ class SegmentationEvaluation(L.Callback):
         """Log scalars; write results.json / results.md (named by prefix); to TensorBoard, the
         grids, a bar chart per segmenter and the hyper-parameters with these metrics."""
         results = self._log_results(pl_module, prefix=prefix)
+        if empty := results["num_empty_gt"]:
+            rank_zero_warn(
+                f"{empty} of the {results['num_images']} images scored have an empty ground-truth "
+                "mask: no segmentation metric counts them (classification accuracy does)"
+            )
         results[accuracy_key] = _as_float(trainer.callback_metrics.get(accuracy_key))
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective call under DDP
         if prefix == "eval":
