@@ -63,12 +63,18 @@ def _not_read(path: Path) -> str:
     return ""
 
 
+#: Longest output stem, in UTF-8 bytes: with a clash number and the writer's suffix
+#: (`_overlay.png`) it stays within the 255-byte file names of common file systems.
+MAX_STEM_BYTES = 200
+
+
 def output_stems(names: list[str]) -> list[str]:
     """Output names for the files `names` of one folder, unique even ignoring case (as on
     macOS and Windows file systems), the same for the same names: the stem; where stems clash
-    (a.png, a.jpg, A.png), the name with '.' -> '_'; where that clashes too, that plus _2, _3."""
-    stems = [Path(name).stem for name in names]
-    whole = [name.replace(".", "_") for name in names]
+    (a.png, a.jpg, A.png), the name with '.' -> '_'; where that clashes too, that plus _2, _3.
+    Each is cut to `MAX_STEM_BYTES` first (a cut that makes two alike gets a number)."""
+    stems = [_cut(Path(name).stem) for name in names]
+    whole = [_cut(name.replace(".", "_")) for name in names]
     result: list[str | None] = [None] * len(names)
     taken: set[str] = set()  # casefolded
     for candidates in (stems, whole):
@@ -86,6 +92,11 @@ def output_stems(names: list[str]) -> list[str]:
         result[i] = f"{whole[i]}_{number}"
         taken.add(result[i].casefold())
     return result
+
+
+def _cut(text: str) -> str:
+    """`text` cut to at most `MAX_STEM_BYTES` UTF-8 bytes, on a character boundary."""
+    return text.encode()[:MAX_STEM_BYTES].decode(errors="ignore")
 
 
 class ImageFolder(Dataset):
