@@ -34,6 +34,7 @@ from lit_gradcam.data.backgrounds import (
     HEIGHT,
     WIDTH,
     BackgroundSource,
+    BackgroundUnavailableError,
     make_background_source,
 )
 from lit_gradcam.errors import ConfigError
@@ -176,6 +177,8 @@ def generate_dataset(
     if background not in BACKGROUNDS:
         raise ConfigError(f"unknown background {background!r}; choose one of {BACKGROUNDS}")
     recipe = _recipe(split_sizes, seed, background)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root} is a file; expected a folder to generate the dataset in")
     if root.exists() and any(root.iterdir()):
         _check_existing(root, recipe)
         return root
@@ -231,7 +234,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     sizes = {split: getattr(args, split) for split in DEFAULT_SPLIT_SIZES}
-    root = generate_dataset(args.root, sizes, args.seed, args.background, not args.no_progress)
+    try:
+        root = generate_dataset(args.root, sizes, args.seed, args.background, not args.no_progress)
+    except (ConfigError, BackgroundUnavailableError) as error:
+        parser.error(str(error))
+    except OSError as error:
+        if error.errno is None:  # ours: a dataset of another recipe is there
+            parser.error(str(error))
+        parser.error(f"cannot write the dataset to {args.root}: {error}")  # the file system's
     print(root)
     return root
 

@@ -176,3 +176,33 @@ def test_cli_writes_the_requested_sizes_with_a_progress_bar(tmp_path: Path, caps
     assert list((root / "images" / "test").iterdir()) == []
     assert json.loads((root / MARKER).read_text())["seed"] == 2
     assert "Generating shapes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        ("file", ["--train", "2"], "is a file; expected a folder to generate the dataset in"),
+        (None, ["--train", "-5"], "seed and split sizes must be >= 0"),
+        ("other sizes", ["--train", "3"], "holds a dataset generated with"),
+        ("under a file", ["--train", "2"], "cannot write the dataset to"),
+    ],
+)
+def test_the_command_line_says_what_is_wrong_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: str | None, args: list[str], message
+) -> None:
+    """`python -m lit_gradcam.data.generate` with a bad root or size: one `error:` line, exit 2,
+    and a file or dataset already there is left as it was."""
+    root = tmp_path / "shapes"
+    if setup == "file":
+        root.write_text("my notes\n")
+    elif setup == "other sizes":
+        generate_dataset(root, {"train": 2, "val": 1, "test": 1}, progress=False)
+    elif setup == "under a file":
+        (tmp_path / "a_file").write_text("my notes\n")
+        root = tmp_path / "a_file" / "shapes"
+    before = sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    with pytest.raises(SystemExit) as exit_info:
+        gen.main(["--root", str(root), "--val", "1", "--test", "1", "--no-progress", *args])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in error and "Traceback" not in error
+    assert sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
