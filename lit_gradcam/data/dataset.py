@@ -169,15 +169,21 @@ class ShapesFolder(Dataset):
         return folders
 
     def _list_files(self, folders: dict[str, Path]) -> dict[str, dict[str, Path]]:
-        """Per kind, stem -> file; DatasetError if the split holds no file at all."""
-        files = {
-            kind: {
-                p.stem: p
-                for p in sorted(folder.iterdir())
-                if p.suffix.lower() == KINDS[kind] and p.is_file()
-            }
-            for kind, folder in folders.items()
-        }
+        """Per kind, stem -> file; DatasetError if the split holds no file at all. Hidden files
+        (a name starting with '.', such as the `._x.png` resource forks a macOS archive adds)
+        are left out, as glob and file browsers leave them, with one warning per split."""
+        files: dict[str, dict[str, Path]] = {}
+        hidden = []
+        for kind, folder in folders.items():
+            files[kind] = {}
+            for p in sorted(folder.iterdir()):
+                if p.suffix.lower() != KINDS[kind] or not p.is_file():
+                    continue
+                if p.name.startswith("."):
+                    hidden.append(p)
+                else:
+                    files[kind][p.stem] = p
+        self._warn_once(hidden, "hidden file(s) left out")
         if not any(files.values()):
             raise DatasetError(
                 f"split {self.split!r} of {self.root} is empty: no .png images in "

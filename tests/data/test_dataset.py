@@ -202,3 +202,13 @@ def test_a_long_list_stops_after_the_limit(tiny_copy: Path, monkeypatch):
     assert all(str(path) in message for path in labels[:5])
     assert not any(str(path) in message for path in labels[5:])
     assert message.endswith(f"... and {len(labels) - 5} more")
+
+
+def test_hidden_files_such_as_macos_resource_forks_are_left_out(tiny_copy: Path):
+    """A macOS archive's `._<name>.png` files (not images) do not break the split: they are left
+    out with one warning, and every real image is still read."""
+    for kind, suffix in (("images", ".png"), ("masks", ".png"), ("labels", ".txt")):
+        (tiny_copy / kind / "train" / f"._00001{suffix}").write_bytes(b"\x00\x05\x16\x07fork")
+    with pytest.warns(UserWarning, match="3 hidden file\\(s\\) left out"):
+        split = ShapesFolder(tiny_copy, "train")
+    assert len(split) == len(list((tiny_copy / "labels" / "train").glob("[!.]*.txt")))
