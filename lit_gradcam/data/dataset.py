@@ -162,9 +162,15 @@ class ShapesFolder(Dataset):
         folders = {kind: self.root / kind / self.split for kind in KINDS}
         missing = [str(folder) for folder in folders.values() if not folder.is_dir()]
         if missing:
+            # an archive extracted with its top folder: the layout is one level down
+            inside = sorted(
+                sub for sub in self.root.iterdir() if (sub / "images" / self.split).is_dir()
+            )
+            hint = f"; {inside[0]} holds it: pass that as the root (--data.root)" if inside else ""
             raise DatasetError(
                 f"split {self.split!r} of {self.root} is missing folder(s) {', '.join(missing)}; "
                 f"expected images/{self.split}/, masks/{self.split}/ and labels/{self.split}/"
+                + hint
             )
         return folders
 

@@ -212,3 +212,15 @@ def test_hidden_files_such_as_macos_resource_forks_are_left_out(tiny_copy: Path)
     with pytest.warns(UserWarning, match="3 hidden file\\(s\\) left out"):
         split = ShapesFolder(tiny_copy, "train")
     assert len(split) == len(list((tiny_copy / "labels" / "train").glob("[!.]*.txt")))
+
+
+def test_a_root_one_level_above_the_layout_names_the_folder_that_holds_it(
+    tiny_copy: Path, tmp_path: Path
+):
+    """An archive extracted with its top folder (and macOS's __MACOSX beside it)."""
+    parent = tmp_path / "extracted"
+    parent.mkdir()
+    shutil.move(tiny_copy, parent / "synthetic_shapes")
+    (parent / "__MACOSX").mkdir()
+    with pytest.raises(DatasetError, match="synthetic_shapes holds it: pass that as the root"):
+        ShapesFolder(parent, "train")
