@@ -140,6 +140,12 @@ class LitGradCamCLI(LightningCLI):
         save_dir = getattr(init_args, "save_dir", None)
         if root and isinstance(save_dir, str) and not Path(save_dir).is_absolute():
             init_args.save_dir = str(Path(root) / save_dir)  # as Lightning's own logger does
+        for setting, folder in (
+            ("checkpoint.dirpath", config.get("checkpoint.dirpath")),
+            ("trainer.default_root_dir", root),
+            ("trainer.logger.init_args.save_dir", getattr(init_args, "save_dir", None)),
+        ):
+            _require_folder(setting, folder)
 
     def instantiate_classes(self) -> None:
         """As LightningCLI does, minus the no-click evaluation and the mask writer when the model
@@ -248,6 +254,19 @@ class LitGradCamCLI(LightningCLI):
             self.parser.error(
                 f"--ckpt_path {path}: a PyTorch file but not a Lightning checkpoint (a SAM .pth "
                 "or exported weights?); pass a .ckpt that `python main.py fit` saved"
+            )
+
+
+def _require_folder(setting: str, folder: object) -> None:
+    """ConfigError unless `folder` (a str setting; others are left to Lightning) can be a
+    folder: neither it nor a folder above it is an existing file."""
+    if not isinstance(folder, str):
+        return
+    path = Path(folder)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise ConfigError(
+                f"--{setting} {folder}: {part} is a file; expected a folder (created if absent)"
             )
 
 

@@ -240,6 +240,18 @@ CASES = [
         needs_no_gpu=True,
     ),
     Case(
+        "checkpoint.dirpath a file",
+        "fit --checkpoint.dirpath {tmp}/notes.txt",
+        "notes.txt is a file; expected a folder (created if absent)",
+        _file("notes.txt", b"my notes\n"),
+    ),
+    Case(
+        "default_root_dir under a file",
+        "fit --trainer.default_root_dir {tmp}/notes.txt/runs",
+        "--trainer.default_root_dir",
+        _file("notes.txt", b"my notes\n"),
+    ),
+    Case(
         "data.root a file",
         "fit --data.root {tmp}/notes.txt",
         "notes.txt is a file; expected a dataset folder",
