@@ -7,6 +7,7 @@ checkpoint of `SamTuner`. segment_anything is imported only where a model is bui
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -119,6 +120,15 @@ def sam_state_dict(loaded: object) -> object:
     return loaded
 
 
+def _why_unloadable(path: Path, error: Exception) -> str:
+    """What is wrong with a file `torch.load` refused, in words."""
+    if path.stat().st_size == 0:
+        return "an empty file"
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch file (torch.save writes a zip archive), or cut short"
+    return f"{type(error).__name__}: {error}"
+
+
 def load_sam(
     model_type: str,
     checkpoint_path: str | os.PathLike[str],
@@ -140,7 +150,8 @@ def load_sam(
         state_dict = sam_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as err:
         raise CheckpointArchitectureError(
-            f"{path} is not a loadable SAM state dict for {model_type!r}: {err}"
+            f"{path} is not a loadable SAM state dict for {model_type!r}: "
+            + _why_unloadable(path, err)
         ) from err
     try:
         sam.load_state_dict(state_dict)

@@ -34,11 +34,21 @@ def test_load_sam_names_file_and_both_architectures(tmp_path: Path, make_tiny_sa
     assert str(path) in message and "'tiny'" in message and "looks like a 'vit_b'" in message
 
 
-def test_load_sam_rejects_non_state_dicts(tmp_path: Path, make_tiny_sam) -> None:
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"not a checkpoint", "not a PyTorch file (torch.save writes a zip archive), or cut short"),
+        (b"", "an empty file"),
+    ],
+)
+def test_load_sam_rejects_non_state_dicts(
+    tmp_path: Path, make_tiny_sam, content: bytes, why: str
+) -> None:
     path = tmp_path / "garbage.pth"
-    path.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointArchitectureError, match="garbage.pth"):
+    path.write_bytes(content)
+    with pytest.raises(CheckpointArchitectureError) as info:
         load_sam("tiny", path, registry={"tiny": make_tiny_sam})
+    assert str(info.value).startswith(f"{path} is not a loadable SAM state dict for 'tiny': {why}")
 
 
 def test_guess_model_type() -> None:
