@@ -23,7 +23,7 @@ Setup = Callable[[Path, pytest.MonkeyPatch], None]
 @dataclass(frozen=True)
 class Case:
     """One bad input: the command (`{tmp}` and `{ckpt}` filled in), what to prepare first, and a
-    piece of the message the user must read."""
+    piece of the message the user must read (`{tmp}` filled in)."""
 
     id: str
     command: str
@@ -252,6 +252,12 @@ CASES = [
         _file("notes.txt", b"my notes\n"),
     ),
     Case(
+        "data.root under a file",
+        "fit --data.root {tmp}/notes.txt/shapes",
+        "data.root {tmp}/notes.txt/shapes lies under {tmp}/notes.txt, which is a file",
+        _file("notes.txt", b"my notes\n"),
+    ),
+    Case(
         "data.root a file",
         "fit --data.root {tmp}/notes.txt",
         "notes.txt is a file; expected a dataset folder",
@@ -299,7 +305,7 @@ def test_bad_input_is_one_message(
     code = exit_info.value.code
     message = code if isinstance(code, str) else capsys.readouterr().err
     assert code not in (None, 0)
-    assert case.message in message
+    assert case.message.format(tmp=tmp_path) in message
     assert "Traceback" not in message
     assert {path: data for path, data in _files(tmp_path).items() if path in before} == before
 

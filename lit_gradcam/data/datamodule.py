@@ -89,6 +89,8 @@ class ShapesDataModule(LightningDataModule):
                 f"data.root {self.root} is a file; expected a dataset folder (the shapes "
                 "layout images/, masks/, labels/) or a path where one can be generated"
             )
+        if above := next((p for p in self.root.parents if p.exists() and not p.is_dir()), None):
+            raise DatasetError(f"data.root {self.root} lies under {above}, which is a file")
         if not hp.generate:
             if not self.root.is_dir():
                 raise DatasetError(
@@ -102,10 +104,11 @@ class ShapesDataModule(LightningDataModule):
         sizes = {"train": hp.train_size, "val": hp.val_size, "test": hp.test_size}
         try:
             generate_dataset(self.root, sizes, hp.seed, hp.background)
-        except FileExistsError as error:  # a generated set of other sizes, seed or background
-            raise DatasetError(
-                f"{error} To read it as it is, pass --data.generate false."
-            ) from None
+        except OSError as error:
+            if error.errno is not None:  # the file system's: a folder it cannot create or write
+                raise DatasetError(f"cannot generate the dataset in {self.root}: {error}") from None
+            read_as_is = "To read it as it is, pass --data.generate false."
+            raise DatasetError(f"{error} {read_as_is}") from None  # ours: another recipe's set
 
     def setup(self, stage: str | None = None) -> None:
         """Read (and validate) the splits `stage` needs; all three if stage is None."""
