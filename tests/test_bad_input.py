@@ -100,6 +100,9 @@ OFFICIAL_SAM = (
     "[{{class_path: lit_gradcam.segmenters.sam.SamSegmenter, init_args: {{model_type: vit_b}}}}]"
 )
 
+#: A file of the user's, named where a folder is expected.
+NOTES = _file("notes.txt", b"my notes\n")
+
 DUPLICATE_STRATEGIES = """
 method:
   strategies:
@@ -243,25 +246,25 @@ CASES = [
         "checkpoint.dirpath a file",
         "fit --checkpoint.dirpath {tmp}/notes.txt",
         "notes.txt is a file; expected a folder (created if absent)",
-        _file("notes.txt", b"my notes\n"),
+        NOTES,
     ),
     Case(
         "default_root_dir under a file",
         "fit --trainer.default_root_dir {tmp}/notes.txt/runs",
         "--trainer.default_root_dir",
-        _file("notes.txt", b"my notes\n"),
+        NOTES,
     ),
     Case(
         "data.root under a file",
         "fit --data.root {tmp}/notes.txt/shapes",
         "data.root {tmp}/notes.txt/shapes lies under {tmp}/notes.txt, which is a file",
-        _file("notes.txt", b"my notes\n"),
+        NOTES,
     ),
     Case(
         "data.root a file",
         "fit --data.root {tmp}/notes.txt",
         "notes.txt is a file; expected a dataset folder",
-        _file("notes.txt", b"my notes\n"),
+        NOTES,
     ),
 ]
 
