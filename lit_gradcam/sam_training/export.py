@@ -37,6 +37,8 @@ def export_sam(
             if output.is_file()
             else f"{output} is a folder; expected the path of the .pth file to write"
         )
+    if above := next((p for p in output.parents if p.exists() and not p.is_dir()), None):
+        raise ExportError(f"{output} lies under {above}, which is a file")
     try:
         loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, pickle.UnpicklingError) as err:
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         model_type, output = export_sam(args.checkpoint, args.output, args.overwrite)
     except ExportError as err:
         parser.error(str(err))
+    except OSError as err:  # a folder for the output that cannot be made or written
+        parser.error(f"cannot write {args.output}: {err}")
     print(f"wrote {model_type} weights to {output}")
 
 

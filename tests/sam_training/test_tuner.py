@@ -175,6 +175,7 @@ def test_export_keeps_an_existing_output_unless_told_to_overwrite(tmp_path: Path
     for argv, message in (
         ([str(tmp_path / "other.ckpt"), str(mine)], "already exists: pass --overwrite"),
         ([str(tmp_path / "missing.ckpt"), str(tmp_path / "new.pth")], "cannot be read"),
+        ([str(tmp_path / "other.ckpt"), str(mine / "new.pth")], "which is a file"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             export_main(argv)
