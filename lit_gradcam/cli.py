@@ -189,8 +189,11 @@ class LitGradCamCLI(LightningCLI):
         """A checkpoint saved by another model class than the config's is refused: LightningCLI
         would otherwise build the checkpoint's class instead, and score something else than the
         config says without a word."""
-        saved = torch.load(path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
-        saved_class = saved.get("_class_path")
+        try:
+            loaded = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception:  # torch raises many types; Lightning loads it next and says why
+            return
+        saved_class = loaded.get("hyper_parameters", {}).get("_class_path")
         model = self.config[self.config["subcommand"]].get("model")
         wanted = getattr(model, "class_path", None)
         if saved_class and wanted and saved_class != wanted:
