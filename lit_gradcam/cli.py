@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.backgrounds import BackgroundUnavailableError
 from lit_gradcam.data.dataset import DatasetError
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, file_in_the_way
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.models import WeightsUnavailableError
 from lit_gradcam.pipeline import BatchPipeline
@@ -190,7 +190,8 @@ class LitGradCamCLI(LightningCLI):
         would otherwise build the checkpoint's class instead, and score something else than the
         config says without a word."""
         try:
-            loaded = torch.load(path, weights_only=True, map_location="cpu")
+            # mapped, not read: only the hyper-parameters are wanted; Lightning loads it next
+            loaded = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
         except Exception:  # torch raises many types; Lightning loads it next and says why
             return
         saved_class = loaded.get("hyper_parameters", {}).get("_class_path")
@@ -265,12 +266,10 @@ def _require_folder(setting: str, folder: object) -> None:
     folder: neither it nor a folder above it is an existing file."""
     if not isinstance(folder, str):
         return
-    path = Path(folder)
-    for part in (path, *path.parents):
-        if part.exists() and not part.is_dir():
-            raise ConfigError(
-                f"--{setting} {folder}: {part} is a file; expected a folder (created if absent)"
-            )
+    if (part := file_in_the_way(Path(folder))) is not None:
+        raise ConfigError(
+            f"--{setting} {folder}: {part} is a file; expected a folder (created if absent)"
+        )
 
 
 def _config_files(words: list[str]) -> list[Path]:

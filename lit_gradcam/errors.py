@@ -6,10 +6,18 @@ message alone (no traceback), even when jsonargparse wraps it while building a c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ConfigError(ValueError):
     """A setting has a value the project cannot use; the message names the setting and what it
     accepts."""
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The first of `path` and the folders above it that exists as a file: where a folder is
+    needed, nothing can be created there (None when there is none)."""
+    return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
 
 
 def require_at_least(prefix: str, minimum: float, **settings: float) -> None:

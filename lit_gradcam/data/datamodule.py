@@ -11,9 +11,9 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
-from lit_gradcam.data.generate import MARKER, generate_dataset
+from lit_gradcam.data.generate import MARKER, DatasetExistsError, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
-from lit_gradcam.errors import ConfigError, require_at_least
+from lit_gradcam.errors import ConfigError, file_in_the_way, require_at_least
 
 #: Which splits each Lightning stage reads.
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
@@ -89,7 +89,7 @@ class ShapesDataModule(LightningDataModule):
                 f"data.root {self.root} is a file; expected a dataset folder (the shapes "
                 "layout images/, masks/, labels/) or a path where one can be generated"
             )
-        if above := next((p for p in self.root.parents if p.exists() and not p.is_dir()), None):
+        if above := file_in_the_way(self.root.parent):
             raise DatasetError(f"data.root {self.root} lies under {above}, which is a file")
         if not hp.generate:
             if not self.root.is_dir():
@@ -104,11 +104,12 @@ class ShapesDataModule(LightningDataModule):
         sizes = {"train": hp.train_size, "val": hp.val_size, "test": hp.test_size}
         try:
             generate_dataset(self.root, sizes, hp.seed, hp.background)
-        except OSError as error:
-            if error.errno is not None:  # the file system's: a folder it cannot create or write
-                raise DatasetError(f"cannot generate the dataset in {self.root}: {error}") from None
-            read_as_is = "To read it as it is, pass --data.generate false."
-            raise DatasetError(f"{error} {read_as_is}") from None  # ours: another recipe's set
+        except DatasetExistsError as error:  # a generated set of other sizes, seed or background
+            raise DatasetError(
+                f"{error} To read it as it is, pass --data.generate false."
+            ) from None
+        except OSError as error:  # a folder the file system will not create or write
+            raise DatasetError(f"cannot generate the dataset in {self.root}: {error}") from None
 
     def setup(self, stage: str | None = None) -> None:
         """Read (and validate) the splits `stage` needs; all three if stage is None."""

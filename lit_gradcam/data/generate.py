@@ -142,17 +142,21 @@ def _recipe(split_sizes: dict[str, int], seed: int, background: str) -> dict:
     }
 
 
+class DatasetExistsError(FileExistsError):
+    """`root` holds something other than the dataset asked for, which is never overwritten."""
+
+
 def _check_existing(root: Path, recipe: dict) -> None:
     """Accept an existing `root` only if this generator made it with the same arguments."""
     marker = root / MARKER
     if not marker.is_file():
-        raise FileExistsError(
+        raise DatasetExistsError(
             f"{root} exists but is not a complete generated dataset (no {MARKER}); refusing to "
             "overwrite it. Delete it, pick another root, or read it with ShapesFolder."
         )
     found = json.loads(marker.read_text())
     if found != recipe:
-        raise FileExistsError(
+        raise DatasetExistsError(
             f"{root} holds a dataset generated with {found}, not the requested {recipe}. "
             "Delete it or pick another root to generate a new one."
         )
@@ -236,12 +240,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     sizes = {split: getattr(args, split) for split in DEFAULT_SPLIT_SIZES}
     try:
         root = generate_dataset(args.root, sizes, args.seed, args.background, not args.no_progress)
-    except (ConfigError, BackgroundUnavailableError) as error:
+    except (ConfigError, BackgroundUnavailableError, DatasetExistsError) as error:
         parser.error(str(error))
-    except OSError as error:
-        if error.errno is None:  # ours: a dataset of another recipe is there
-            parser.error(str(error))
-        parser.error(f"cannot write the dataset to {args.root}: {error}")  # the file system's
+    except OSError as error:  # a folder the file system will not create or write
+        parser.error(f"cannot write the dataset to {args.root}: {error}")
     print(root)
     return root
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from lit_gradcam.errors import file_in_the_way
 from lit_gradcam.segmenters.sam_models import sam_registry, sam_state_dict
 
 
@@ -37,7 +38,7 @@ def export_sam(
             if output.is_file()
             else f"{output} is a folder; expected the path of the .pth file to write"
         )
-    if above := next((p for p in output.parents if p.exists() and not p.is_dir()), None):
+    if above := file_in_the_way(output.parent):
         raise ExportError(f"{output} lies under {above}, which is a file")
     try:
         loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
