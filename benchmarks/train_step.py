@@ -14,15 +14,18 @@ step so that each sees the same machine; each is the median of its steps:
 - quick start: `python main.py fit --config configs/quickstart.yaml`'s own step, through
   Lightning with its data loader, augmentation at full strength and the CLI's default
   precision, timed from one batch's end to the next on a small generated folder (the weights
-  do not change a step's cost, so none are built); the variants run between its steps.
+  do not change a step's cost, so none are built); the variants run between its steps. Its
+  network is the config's (`model.stages`), not necessarily the variants' whole ResNet-18.
 
-GFLOP/s counts the plain step's floating-point operations (forward and backward, as
-`torch.utils.flop_counter` counts them) over each variant's time.
+GFLOP/s counts a step's floating-point operations (forward and backward, as
+`torch.utils.flop_counter` counts them) over its time: the plain ResNet-18's for the variants,
+the quick start's own network's for the quick start.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import statistics
@@ -74,9 +77,8 @@ def augmentation_step(batch: int) -> Callable[[], None]:
     return lambda: augmentation(images)
 
 
-def step_flops(batch: int) -> int:
-    """Floating-point operations of one plain step's forward and backward."""
-    model = torchvision.models.resnet18(num_classes=5)
+def step_flops(model: torch.nn.Module, batch: int) -> int:
+    """Floating-point operations of one step's forward and backward through `model`."""
     images, labels = torch.randn(batch, 3, *IMAGE_SIZE), torch.randint(0, 5, (batch,))
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(images), labels).backward()
@@ -111,9 +113,10 @@ class _Interleaved(L.Callback):
 
 def run_interleaved(
     batch: int, steps: int, warmup: int, variants: dict[str, Callable[[], None]], scratch: Path
-) -> tuple[dict[str, float], str]:
+) -> tuple[dict[str, float], str, int]:
     """Median seconds per step of the quick start's own training step and of each variant,
-    interleaved (see `_Interleaved`), and the precision the quick start ran at."""
+    interleaved (see `_Interleaved`), the precision the quick start ran at, and the
+    floating-point operations of its network's step."""
     cli = cli_main(
         [
             "--config", str(ROOT / "configs" / "quickstart.yaml"),
@@ -134,11 +137,12 @@ def run_interleaved(
         ],
         run=False,
     )  # fmt: skip
+    flops = step_flops(copy.deepcopy(cli.model.model), batch)  # before any channels-last
     timer = _Interleaved(variants, warmup)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     medians = {name: statistics.median(values) for name, values in timer.samples.items()}
-    return medians, str(cli.trainer.precision)
+    return medians, str(cli.trainer.precision), flops
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -162,15 +166,20 @@ def main(argv: list[str] | None = None) -> dict:
     if args.compile:
         variants["compiled"] = raw_step(b, True, True, True, compile_model=True)
     with tempfile.TemporaryDirectory(prefix="train_step_") as scratch:
-        seconds, precision = run_interleaved(b, args.steps, args.warmup, variants, Path(scratch))
-    flops = step_flops(b)
+        seconds, precision, quickstart_flops = run_interleaved(
+            b, args.steps, args.warmup, variants, Path(scratch)
+        )
+    flops = {"plain": step_flops(torchvision.models.resnet18(num_classes=5), b)}
+    flops["quickstart"] = quickstart_flops
     plain = seconds["plain"]
     rows = [
         {
             "variant": name,
             "seconds_per_step": round(value, 4),
             "ratio_to_plain": round(value / plain, 3),
-            "gflops_per_second": None if name == "augmentation" else round(flops / value / 1e9, 1),
+            "gflops_per_second": None
+            if name == "augmentation"
+            else round(flops.get(name, flops["plain"]) / value / 1e9, 1),
         }
         for name, value in seconds.items()
     ]
@@ -187,7 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"{torch.get_num_threads()} torch threads",
         "batch": b,
         "quickstart_precision": precision,
-        "gflop_per_step": round(flops / 1e9, 2),
+        "gflop_per_step": round(flops["plain"] / 1e9, 2),
+        "quickstart_gflop_per_step": round(flops["quickstart"] / 1e9, 2),
         "rows": rows,
     }
     if args.output:

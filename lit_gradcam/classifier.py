@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from jsonargparse import lazy_instance
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -15,15 +17,15 @@ from torchmetrics.classification import MulticlassAccuracy
 from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
-from lit_gradcam.models import build_resnet, weight_enum
+from lit_gradcam.models import STAGES, build_resnet, weight_enum
 
 #: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
 DEFAULT_AUGMENTATION = lazy_instance(TrainAugmentation)
 #: Loaders of the `weights` torchvision does not have, by name: each loads them into a
-#: fresh `build_resnet` model, given (model, arch, stem_maxpool). The modules that make such
+#: fresh `build_resnet` model, given (model, arch, stem_maxpool, stages). The modules that make such
 #: weights train this classifier, so they sit above it and fill this in when imported
 #: (`lit_gradcam.pretrained` adds ``shapes``; the package imports it).
-PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool], None]] = {}
+PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool, int], None]] = {}
 
 
 class ShapeClassifier(L.LightningModule):
@@ -43,6 +45,8 @@ class ShapeClassifier(L.LightningModule):
         label_smoothing: cross-entropy label smoothing (keeps a small-data model from
             growing over-confident logits on the images it has memorised).
         stem_maxpool: keep torchvision's stem max-pool (see `models.build_resnet`).
+        stages: how many of the ResNet's four residual stages to keep (see
+            `models.build_resnet`); torchvision's weights load into the stages kept.
         augmentation_ramp: (start, end) fractions of the run (`max_steps`) over which the
             augmentation's strength rises from mirror-only to full: a from-scratch network
             learns the shapes from plain images first, then the jitter makes it robust, in one
@@ -70,6 +74,7 @@ class ShapeClassifier(L.LightningModule):
         augmentation: TrainAugmentation | None = DEFAULT_AUGMENTATION,
         label_smoothing: float = 0.0,
         stem_maxpool: bool = True,
+        stages: int = STAGES,
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
         no_shape_quantile: float = 0.01,
@@ -93,7 +98,7 @@ class ShapeClassifier(L.LightningModule):
         self.save_hyperparameters(ignore=["augmentation"])
         self.augmentation = augmentation
         weight_enum(arch, weights)  # a bad name fails now, not when fit starts
-        self.model = build_resnet(arch, num_classes, None, stem_maxpool)
+        self.model = build_resnet(arch, num_classes, None, stem_maxpool, stages)
         self._pretrained_loaded = False
         self._channels_last = False
         if not 0 <= no_shape_quantile < 1 or no_shape_temperature <= 0:
@@ -118,16 +123,19 @@ class ShapeClassifier(L.LightningModule):
             hp = self.hparams
             loader = PRETRAINED_LOADERS.get(hp.weights)  # None for torchvision's weights
             weights = None if loader else hp.weights
-            pretrained = build_resnet(hp.arch, hp.num_classes, weights, hp.stem_maxpool)
+            pretrained = build_resnet(hp.arch, hp.num_classes, weights, hp.stem_maxpool, hp.stages)
             if loader is not None:
-                loader(pretrained, hp.arch, hp.stem_maxpool)
+                loader(pretrained, hp.arch, hp.stem_maxpool, hp.stages)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
         channels_last = self.hparams.channels_last
         if channels_last is None:
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
         self._channels_last = channels_last
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._apply_memory_format()
+
+    def _apply_memory_format(self) -> None:
+        memory_format = torch.channels_last if self._channels_last else torch.contiguous_format
         self.model.to(memory_format=memory_format)
 
     def forward(self, images: Tensor) -> Tensor:
@@ -188,10 +196,24 @@ class ShapeClassifier(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """A checkpoint saved before the input size and the no-shape threshold were kept loads
-        with neither known."""
+        with neither known. One with another number of residual stages than the config's (a
+        four-stage checkpoint saved before `stages` existed, tested with a config that drops
+        layer4, or a config that does not say) rebuilds the backbone as the checkpoint has it,
+        and says so: the weights decide what the network is."""
         state = checkpoint["state_dict"]
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
         state.setdefault("no_shape_threshold", torch.tensor(float("-inf")))
+        found = [re.match(r"model\.layer(\d)\.", key) for key in state]
+        saved = max((int(match.group(1)) for match in found if match), default=None)
+        if saved is not None and saved != self.hparams.stages:
+            rank_zero_info(
+                f"The checkpoint holds a ResNet with {saved} residual stages, the config's "
+                f"model.stages is {self.hparams.stages}: loading it as it was saved."
+            )
+            hp = self.hparams
+            hp.stages = saved
+            self.model = build_resnet(hp.arch, hp.num_classes, None, hp.stem_maxpool, saved)
+            self._apply_memory_format()
 
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch

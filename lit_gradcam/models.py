@@ -13,6 +13,8 @@ from torch import nn
 from lit_gradcam.errors import ConfigError
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
+#: Residual stages of a torchvision ResNet (layer1 to layer4).
+STAGES = 4
 #: The `model.weights` value that selects the weights `lit_gradcam.pretrained` builds.
 SHAPES_WEIGHTS = "shapes"
 
@@ -40,13 +42,20 @@ def weight_enum(arch: str, weights: str | None) -> torchvision.models.WeightsEnu
 
 
 def build_resnet(
-    arch: str, num_classes: int, weights: str | None, stem_maxpool: bool = True
+    arch: str,
+    num_classes: int,
+    weights: str | None,
+    stem_maxpool: bool = True,
+    stages: int = STAGES,
 ) -> nn.Module:
     """A torchvision ResNet with a `num_classes` head. `weights`: None (from scratch) or a
     torchvision enum name (e.g. ``IMAGENET1K_V1``); ``shapes`` weights are loaded into it by
     `lit_gradcam.pretrained.load_shapes_weights`. Without `stem_maxpool` the stem downsamples
     2x instead of 4x: every later feature map has twice the resolution (sharper heatmaps for
-    small shapes) at several times the compute.
+    small shapes) at several times the compute. With `stages` below four the last stages
+    (layer4, then layer3, ...) become `nn.Identity` and the head reads the last one kept: on
+    small images layer4 works on a 2x2 map, and dropping it costs little accuracy and a large
+    share of each training step.
     """
     if weights == SHAPES_WEIGHTS:
         raise ValueError(
@@ -62,7 +71,12 @@ def build_resnet(
             f"Put the file in {torch.hub.get_dir()}/checkpoints/ or use `model.weights: shapes` "
             "(built offline) or `null` to train from scratch."
         ) from error
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    if not 1 <= stages <= STAGES:
+        raise ConfigError(f"model.stages must be 1 to {STAGES}, got {stages}")
+    features = model.fc.in_features // 2 ** (STAGES - stages)  # each stage doubles the width
+    for index in range(stages + 1, STAGES + 1):
+        setattr(model, f"layer{index}", nn.Identity())
+    model.fc = nn.Linear(features, num_classes)
     if not stem_maxpool:
         model.maxpool = nn.Identity()
     return model

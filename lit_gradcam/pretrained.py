@@ -40,7 +40,7 @@ from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import BackgroundSource, NaturalBackgrounds
 from lit_gradcam.data.generate import SIZE_RANGE, draw_sample
 from lit_gradcam.imaging import image_tensor
-from lit_gradcam.models import SHAPES_WEIGHTS
+from lit_gradcam.models import SHAPES_WEIGHTS, STAGES
 from lit_gradcam.precision import default_precision
 
 #: How long a process waits on another's build before it says that it is waiting.
@@ -80,14 +80,18 @@ DEFAULT_PRETRAINING = ShapesPretraining()
 
 
 def shapes_weights_path(
-    arch: str, stem_maxpool: bool = True, recipe: ShapesPretraining | None = None
+    arch: str,
+    stem_maxpool: bool = True,
+    stages: int = STAGES,
+    recipe: ShapesPretraining | None = None,
 ) -> Path:
-    """Where the weights of `arch` (with or without the stem's max-pool) made by `recipe`
-    (default: `DEFAULT_PRETRAINING`) are cached."""
+    """Where the weights of `arch` (with or without the stem's max-pool, with `stages`
+    residual stages) made by `recipe` (default: `DEFAULT_PRETRAINING`) are cached."""
     recipe = recipe or DEFAULT_PRETRAINING
     stem = "" if stem_maxpool else "_nomaxpool"
+    depth = "" if stages == STAGES else f"_{stages}stages"
     folder = Path(torch.hub.get_dir()) / "checkpoints"
-    return folder / f"lit_gradcam_{arch}{stem}_shapes_{recipe.digest()}.pth"
+    return folder / f"lit_gradcam_{arch}{stem}{depth}_shapes_{recipe.digest()}.pth"
 
 
 class ShapesWeightsError(RuntimeError):
@@ -95,15 +99,19 @@ class ShapesWeightsError(RuntimeError):
 
 
 def load_shapes_weights(
-    model: nn.Module, arch: str, stem_maxpool: bool = True, recipe: ShapesPretraining | None = None
+    model: nn.Module,
+    arch: str,
+    stem_maxpool: bool = True,
+    stages: int = STAGES,
+    recipe: ShapesPretraining | None = None,
 ) -> None:
     """Load the shapes weights of `arch` into `model`, building and caching them first if
     needed. A head of another size than the five shapes keeps its fresh initialisation."""
     recipe = recipe or DEFAULT_PRETRAINING
-    path = shapes_weights_path(arch, stem_maxpool, recipe)
+    path = shapes_weights_path(arch, stem_maxpool, stages, recipe)
     with _build_lock(path):
         if not path.is_file():
-            _build(path, arch, stem_maxpool, recipe)
+            _build(path, arch, stem_maxpool, stages, recipe)
     rebuild = f"delete {path} (and its .json note) to build it afresh"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -186,7 +194,9 @@ def _single_process() -> bool:
     return False
 
 
-def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining) -> None:
+def _build(
+    path: Path, arch: str, stem_maxpool: bool, stages: int, recipe: ShapesPretraining
+) -> None:
     """Draw the recipe's data, train on it, and write the backbone's weights atomically, with a
     JSON note of the recipe and the validation accuracy beside them."""
     print(
@@ -205,6 +215,7 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
         weight_decay=recipe.weight_decay,
         augmentation=MirrorOnly(hflip=recipe.hflip),
         stem_maxpool=stem_maxpool,
+        stages=stages,
     )
     # The build is one process's run, even inside a DDP job: a metric syncing with ranks that
     # wait on the lock would hang. (sync_on_compute=False set now would not reach a metric
@@ -239,6 +250,7 @@ def _build(path: Path, arch: str, stem_maxpool: bool, recipe: ShapesPretraining)
     torch.save(model.model.state_dict(), partial)
     os.replace(partial, path)
     note = {"recipe": dataclasses.asdict(recipe), "arch": arch, "stem_maxpool": stem_maxpool}
+    note["stages"] = stages
     note["precision"] = precision
     note["val_acc"] = float(trainer.callback_metrics.get("val/acc", float("nan")))
     note["build_seconds"] = round(time.perf_counter() - start, 1)

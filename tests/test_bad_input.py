@@ -172,6 +172,12 @@ CASES = [
         "method cam layers ['layer2.9']: no layer 'layer2.9' in ResNet",
     ),
     Case(
+        "cam layer a removed stage",
+        "fit --model.stages 3 --method.cam.layers [layer4]",
+        "method cam layers ['layer4']: layer 'layer4' is removed from this ResNet",
+    ),
+    Case("model.stages out of range", "fit --model.stages 5", "model.stages must be 1 to 4, got 5"),
+    Case(
         "sam model_type unknown",
         "test --ckpt_path {ckpt} --method.segmenters "
         "[{{class_path: lit_gradcam.segmenters.sam.SamSegmenter, "

@@ -1,7 +1,10 @@
 """ShapeClassifier: learns, reports its metrics, and fails clearly on bad weight names."""
 
+import logging
+
 import pytest
 import torch
+import torchvision
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.augmentation import TrainAugmentation
@@ -153,3 +156,62 @@ def test_a_checkpoint_saved_before_the_size_was_kept_still_loads(tmp_path) -> No
     loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     assert loaded.input_size.tolist() == [0, 0]
     assert not loaded.no_shape(torch.zeros(2, 5)).any()
+
+
+def test_fewer_stages_end_the_network_at_the_last_stage_kept() -> None:
+    """Three stages: layer4 is gone and the head reads layer3's pooled 256 channels, so the
+    output is torchvision's own layer1-3 followed by that head."""
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", 5, None, stages=3).eval()
+    assert isinstance(model.layer4, torch.nn.Identity) and model.fc.in_features == 256
+    assert not any(key.startswith("layer4.") for key in model.state_dict())
+    reference = torchvision.models.resnet18().eval()
+    kept = {key: value for key, value in model.state_dict().items() if not key.startswith("fc.")}
+    missing, _ = reference.load_state_dict(kept, strict=False)
+    assert all(key.startswith(("layer4.", "fc.")) for key in missing)
+    images = torch.randn(2, 3, 48, 64)
+    with torch.no_grad():
+        stem = reference.maxpool(reference.relu(reference.bn1(reference.conv1(images))))
+        features = reference.layer3(reference.layer2(reference.layer1(stem)))
+        expected = model.fc(features.mean(dim=(2, 3)))
+        torch.testing.assert_close(model(images), expected)
+    with pytest.raises(ValueError, match="model.stages must be 1 to 4, got 0"):
+        build_resnet("resnet18", 5, None, stages=0)
+
+
+def test_torchvision_weights_load_into_the_stages_kept(monkeypatch, tmp_path) -> None:
+    """An ImageNet file in torch hub's cache (written here: nothing is downloaded) fills the
+    stages a three-stage model keeps; its layer4 and head are dropped."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    enum = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    cached = tmp_path / "hub" / "checkpoints" / enum.url.rsplit("/", 1)[-1]
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(1)
+    imagenet = torchvision.models.resnet18().state_dict()
+    torch.save(imagenet, cached)
+    model = build_resnet("resnet18", 5, "IMAGENET1K_V1", stages=3)
+    for key, value in model.state_dict().items():
+        if not key.startswith("fc."):
+            torch.testing.assert_close(value, imagenet[key])
+
+
+def test_a_checkpoint_of_other_stages_loads_as_it_was_saved(tmp_path, make_trainer, caplog) -> None:
+    """A four-stage checkpoint (as every one saved before `stages` existed) validated by a
+    three-stage model: the model rebuilds its backbone as the checkpoint has it and says so,
+    and its outputs are the checkpoint's."""
+    torch.manual_seed(0)
+    saved = ShapeClassifier(augmentation=None).eval()
+    checkpoint = tmp_path / "four.ckpt"
+    hparams = {k: v for k, v in saved.hparams.items() if k != "stages"}
+    state = {"state_dict": saved.state_dict(), "hyper_parameters": hparams}
+    torch.save({**state, "pytorch-lightning_version": "2.5.0"}, checkpoint)
+    images, labels = torch.randn(4, 3, 48, 64), torch.arange(4) % 5
+    batches = _fixed_batches(images, labels, torch.zeros(4, 48, 64, dtype=torch.bool))
+    model = ShapeClassifier(augmentation=None, stages=3)
+    with caplog.at_level(logging.INFO):
+        make_trainer(limit_val_batches=1.0).validate(model, batches, ckpt_path=checkpoint)
+    assert "4 residual stages, the config's model.stages is 3" in caplog.text
+    assert model.hparams.stages == 4 and model.model.fc.in_features == 512
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), saved(images))

@@ -1,5 +1,6 @@
 """`weights: shapes`: built once on first use, cached under torch hub's folder, then loaded."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -79,9 +80,21 @@ def test_weights_differ_from_a_fresh_init(hub: Path) -> None:
 
 def test_another_recipe_gets_another_file(hub: Path) -> None:
     other = ShapesPretraining(train_size=10, val_size=5, max_steps=3, batch_size=5)
-    assert shapes_weights_path("resnet18", True, other) != shapes_weights_path("resnet18")
+    assert shapes_weights_path("resnet18", recipe=other) != shapes_weights_path("resnet18")
     assert shapes_weights_path("resnet34") != shapes_weights_path("resnet18")
     assert shapes_weights_path("resnet18", False) != shapes_weights_path("resnet18")
+    assert shapes_weights_path("resnet18", stages=3) != shapes_weights_path("resnet18")
+
+
+def test_a_three_stage_model_gets_weights_built_with_three_stages(hub: Path) -> None:
+    """The build trains the network it is asked for: its file holds no layer4, says so in its
+    note, and loads into a three-stage model whole."""
+    model = build_resnet("resnet18", 5, None, stages=3)
+    load_shapes_weights(model, "resnet18", stages=3)
+    path = shapes_weights_path("resnet18", stages=3)
+    saved = torch.load(path, weights_only=True)
+    assert saved.keys() == model.state_dict().keys() and saved["fc.weight"].shape == (5, 256)
+    assert json.loads(path.with_suffix(".json").read_text())["stages"] == 3
 
 
 def test_a_head_of_another_size_keeps_its_init(hub: Path) -> None:
@@ -199,7 +212,7 @@ def test_the_first_build_under_ddp_finishes_and_every_rank_loads_it(tmp_path: Pa
     assert TINY == ShapesPretraining(train_size=10, val_size=5, max_steps=2, batch_size=5)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-        built = torch.load(shapes_weights_path("resnet18", True, TINY), weights_only=True)
+        built = torch.load(shapes_weights_path("resnet18", recipe=TINY), weights_only=True)
     for rank in (0, 1):
         loaded = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         torch.testing.assert_close(loaded["conv1.weight"], built["conv1.weight"])

@@ -50,13 +50,24 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
             raise ValueError(f"target layer {type(layer).__name__} is not a module of the model")
         return layer
     try:
-        return model.get_submodule(layer)
+        module = model.get_submodule(layer)
     except AttributeError:
-        names = [name for name, _ in model.named_modules() if name and name.count(".") <= 1]
+        names = [
+            name
+            for name, module in model.named_modules()
+            if name and name.count(".") <= 1 and not isinstance(module, nn.Identity)
+        ]
         listed = ", ".join(names[:_LISTED_NAMES]) + (", ..." if len(names) > _LISTED_NAMES else "")
         raise ConfigError(
             f"no layer {layer!r} in {type(model).__name__}; valid names include: {listed}"
         ) from None
+    if isinstance(module, nn.Identity):  # a stage or pool the model was built without
+        raise ConfigError(
+            f"layer {layer!r} is removed from this {type(model).__name__} (an nn.Identity, as "
+            "with model.stages below 4 or model.stem_maxpool false): it has no activations of "
+            "its own; name a layer the model keeps, e.g. 'layer2.1'"
+        )
+    return module
 
 
 def device_of(model: nn.Module) -> torch.device:

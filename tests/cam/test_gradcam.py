@@ -12,6 +12,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
 from lit_gradcam.cam import GradCAM, GradCAMPlusPlus, LayerCAM
+from lit_gradcam.models import build_resnet
 
 METHODS = [
     (GradCAM, PackageGradCAM),
@@ -60,3 +61,15 @@ def test_batch_equals_one_image_at_a_time(resnet, images, method) -> None:
     batch = cam.heatmaps(images, TARGETS)
     single = torch.cat([cam.heatmaps(images[i : i + 1], [t]) for i, t in enumerate(TARGETS)])
     torch.testing.assert_close(batch, single, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("layer", ["layer2.1", "layer3.1"])
+def test_matches_the_package_on_a_model_without_layer4(images, layer) -> None:
+    """With `model.stages 3` the gradients reach the layer through layer3 and the narrower
+    head alone; the maps still match the package's."""
+    torch.manual_seed(3)
+    model = build_resnet("resnet18", 5, None, stages=3).eval()
+    with GradCAM(model, [layer]) as cam:
+        maps = cam(images, TARGETS)
+    expected = _package_maps(PackageGradCAM, model, (layer,), images, TARGETS)
+    assert expected.max() > 0 and np.abs(maps - expected).max() <= 1e-4
