@@ -34,7 +34,7 @@ from lit_gradcam.imaging import image_tensor
 def flagged_share(model: ShapeClassifier, images: torch.Tensor) -> float:
     """The share of `images` (normalised, (N, 3, H, W)) that the flag marks as holding no shape."""
     with torch.no_grad():
-        flags = torch.cat([model.no_shape(model(batch)) for batch in images.split(200)])
+        flags = torch.cat([model.no_shape(batch) for batch in images.split(200)])
     return flags.float().mean().item()
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         "data": args.data,
         "quantile": model.hparams.no_shape_quantile,
         "temperature": model.hparams.no_shape_temperature,
-        "threshold": round(model.no_shape_threshold.item(), 4),
+        "threshold": round(model.no_shape_local_threshold.item(), 4),
         "background_images": args.backgrounds,
         "background_flagged": round(flagged_share(model, backgrounds), 4),
         "test_shape_images": len(test),

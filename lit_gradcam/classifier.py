@@ -21,6 +21,9 @@ from lit_gradcam.models import STAGES, build_resnet, weight_enum
 
 #: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
 DEFAULT_AUGMENTATION = lazy_instance(TrainAugmentation)
+#: The buffer of the no-shape threshold (of the per-cell score; the whole-image score's was
+#: `no_shape_threshold`).
+NO_SHAPE_THRESHOLD = "no_shape_local_threshold"
 #: Loaders of the `weights` torchvision does not have, by name: each loads them into a
 #: fresh `build_resnet` model, given (model, arch, stem_maxpool, stages). The modules that make such
 #: weights train this classifier, so they sit above it and fill this in when imported
@@ -56,8 +59,10 @@ class ShapeClassifier(L.LightningModule):
         no_shape_quantile: share of the validation images (which all hold a shape) that
             `no_shape` would flag: the flag's threshold is that quantile of their shape scores,
             measured at each validation and saved in the checkpoint.
-        no_shape_temperature: the temperature T of the shape score T * logsumexp(logits / T),
-            the energy of the logits: low when no class finds its shape.
+        no_shape_temperature: the temperature T of the shape score: the energy
+            T * logsumexp(logits / T) of the head's logits at each cell of the last feature map,
+            at the cell where it is highest. A shape is local, so one cell holds its evidence;
+            low when no class finds its shape anywhere.
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -112,7 +117,7 @@ class ShapeClassifier(L.LightningModule):
         # (height, width) of the training images; (0, 0) until the first training step
         self.register_buffer("input_size", torch.zeros(2, dtype=torch.int64))
         # scores below it are flagged as holding no shape; -inf until the first validation
-        self.register_buffer("no_shape_threshold", torch.tensor(float("-inf")))
+        self.register_buffer(NO_SHAPE_THRESHOLD, torch.tensor(float("-inf")))
         self._size_recorded = False
 
     def setup(self, stage: str) -> None:
@@ -139,9 +144,20 @@ class ShapeClassifier(L.LightningModule):
         self.model.to(memory_format=memory_format)
 
     def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.features(images))
+
+    def features(self, images: Tensor) -> Tensor:
+        """The backbone's last feature map (N, C, h, w): torchvision's forward up to the
+        pooling."""
         if self._channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.model(images)
+        net = self.model
+        x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+    def head(self, features: Tensor) -> Tensor:
+        """The logits of `features`: torchvision's pooling and linear head."""
+        return self.model.fc(torch.flatten(self.model.avgpool(features), 1))
 
     def augmentation_strength(self) -> float:
         """Where the augmentation ramp stands at the current step: 0 before, 1 after (and 1
@@ -156,16 +172,19 @@ class ShapeClassifier(L.LightningModule):
             return 0.0
         return (progress - start) / (end - start)
 
-    def shape_score(self, logits: Tensor) -> Tensor:
-        """How surely some class finds its shape, per image: the logits' energy at
-        `no_shape_temperature`."""
+    def shape_score(self, features: Tensor) -> Tensor:
+        """How surely some class finds its shape somewhere, per image: the head applied to each
+        cell of `features` (the pooled logits are these cells' mean), their energy at
+        `no_shape_temperature`, at the cell where it is highest."""
+        fc = self.model.fc
+        cells = torch.einsum("nchw,kc->nhwk", features.float(), fc.weight.float()) + fc.bias
         t = self.hparams.no_shape_temperature
-        return t * torch.logsumexp(logits.float() / t, dim=-1)
+        return (t * torch.logsumexp(cells / t, dim=-1)).flatten(1).amax(dim=1)
 
-    def no_shape(self, logits: Tensor) -> Tensor:
+    def no_shape(self, images: Tensor) -> Tensor:
         """Per image, whether its shape score is below the validation quantile: an image that
         most likely holds none of the shapes (False everywhere before any validation)."""
-        return self.shape_score(logits) < self.no_shape_threshold
+        return self.shape_score(self.features(images)) < self.no_shape_local_threshold
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels, _ = batch  # the mask is never used: the classifier learns from labels
@@ -180,11 +199,12 @@ class ShapeClassifier(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
-        logits = self(images)
+        features = self.features(images)
+        logits = self.head(features)
         self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
-        self.val_shape_scores.update(self.shape_score(logits))
+        self.val_shape_scores.update(self.shape_score(features))
 
     def on_validation_epoch_end(self) -> None:
         """Set the no-shape threshold from this validation's shape scores (every rank's)."""
@@ -192,17 +212,20 @@ class ShapeClassifier(L.LightningModule):
         self.val_shape_scores.reset()
         if not self.trainer.sanity_checking:
             threshold = torch.quantile(scores.flatten().float(), self.hparams.no_shape_quantile)
-            self.no_shape_threshold.copy_(threshold)
+            self.no_shape_local_threshold.copy_(threshold)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """A checkpoint saved before the input size and the no-shape threshold were kept loads
-        with neither known. One with another number of residual stages than the config's (a
-        four-stage checkpoint saved before `stages` existed, tested with a config that drops
-        layer4, or a config that does not say) rebuilds the backbone as the checkpoint has it,
-        and says so: the weights decide what the network is."""
+        with neither known; so does the threshold of an earlier checkpoint's whole-image score
+        (`no_shape_threshold`), which is not on this score's scale. One with another number of
+        residual stages than the config's (a four-stage checkpoint saved before `stages`
+        existed, tested with a config that drops layer4, or a config that does not say)
+        rebuilds the backbone as the checkpoint has it, and says so: the weights decide what the
+        network is."""
         state = checkpoint["state_dict"]
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
-        state.setdefault("no_shape_threshold", torch.tensor(float("-inf")))
+        state.pop("no_shape_threshold", None)
+        state.setdefault(NO_SHAPE_THRESHOLD, torch.tensor(float("-inf")))
         found = [re.match(r"model\.layer(\d)\.", key) for key in state]
         saved = max((int(match.group(1)) for match in found if match), default=None)
         if saved is not None and saved != self.hparams.stages:

@@ -32,6 +32,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torch import Tensor
 
+from lit_gradcam.classifier import NO_SHAPE_THRESHOLD
 from lit_gradcam.data import CLASSES
 from lit_gradcam.drawing import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.pipeline import BatchPipeline
@@ -143,7 +144,7 @@ class MaskWriter(BasePredictionWriter):
             output = self.pipeline.run(pl_module.model, batch["image"][indices], None, originals)
             (result,) = output.results.values()
             probabilities = output.logits.softmax(-1)
-            no_shape = _no_shape(pl_module, output.logits)
+            no_shape = _no_shape(pl_module, batch["image"][indices].to(pl_module.device))
             for j, i in enumerate(indices):
                 name, stem, image = batch["name"][i], batch["stem"][i], originals[j]
                 row = self._write_one(name, stem, image, result[j : j + 1], probabilities[j])
@@ -203,13 +204,15 @@ class MaskWriter(BasePredictionWriter):
             self._folder.discard()
 
 
-def _no_shape(model: L.LightningModule, logits: Tensor) -> list[str]:
+def _no_shape(model: L.LightningModule, images: Tensor) -> list[str]:
     """Per image "true" or "false" from the classifier's no-shape flag; "" where the model has
     no calibrated flag (a checkpoint saved before it was kept)."""
-    threshold = getattr(model, "no_shape_threshold", None)
+    threshold = getattr(model, NO_SHAPE_THRESHOLD, None)
     if threshold is None or not torch.isfinite(threshold):
-        return [""] * len(logits)
-    return ["true" if flag else "false" for flag in model.no_shape(logits).tolist()]
+        return [""] * len(images)
+    with torch.no_grad():
+        flags = model.no_shape(images)
+    return ["true" if flag else "false" for flag in flags.tolist()]
 
 
 def _overlay(images: Tensor, heatmaps: Tensor, prompts: Prompts, masks: Tensor) -> Tensor:

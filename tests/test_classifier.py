@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -116,35 +117,47 @@ def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(
     tmp_path, make_trainer
 ) -> None:
     """After fit, the checkpoint holds the training images' size and the no-shape threshold:
-    the `no_shape_quantile` of the validation images' shape scores, computed here by hand."""
+    the `no_shape_quantile` of the validation images' shape scores, computed here by hand (the
+    head as a 1x1 convolution over torchvision's last feature map, the energy at T = 4 per
+    cell, the highest cell)."""
     torch.manual_seed(0)
     images, labels = torch.randn(12, 3, 40, 56), torch.arange(12) % 5
     masks = torch.zeros(12, 40, 56, dtype=torch.bool)
     model = ShapeClassifier(augmentation=None, no_shape_quantile=0.25)
-    assert model.input_size.tolist() == [0, 0] and not model.no_shape(torch.zeros(3, 5)).any()
+    assert model.input_size.tolist() == [0, 0] and not model.no_shape(images[:3]).any()
     trainer = make_trainer(max_epochs=1, limit_val_batches=1.0)
     batches = DataLoader(TensorDataset(images, labels, masks), batch_size=4)
     trainer.fit(model, train_dataloaders=batches, val_dataloaders=batches)
     model.eval()
+    seen = []
+    hook = model.model.layer4.register_forward_hook(lambda m, i, output: seen.append(output))
     with torch.no_grad():
-        logits = model(images)
-    scores = 4.0 * torch.logsumexp(logits / 4.0, dim=-1)
+        model.model(images)
+    hook.remove()
+    fc = model.model.fc
+    cells = F.conv2d(seen[0], fc.weight[:, :, None, None], fc.bias)  # (N, classes, h, w)
+    scores = (4.0 * torch.logsumexp(cells / 4.0, dim=1)).flatten(1).max(dim=1).values
     expected = torch.quantile(scores, 0.25)
-    torch.testing.assert_close(model.no_shape_threshold, expected, rtol=1e-4, atol=1e-4)
-    assert model.no_shape(logits).tolist() == (scores < model.no_shape_threshold).tolist()
+    threshold = model.no_shape_local_threshold
+    torch.testing.assert_close(threshold, expected, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        assert model.no_shape(images).tolist() == (scores < threshold).tolist()
     checkpoint = tmp_path / "model.ckpt"
     trainer.save_checkpoint(checkpoint)
     loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     assert loaded.input_size.tolist() == [40, 56]
-    torch.testing.assert_close(loaded.no_shape_threshold, model.no_shape_threshold)
+    torch.testing.assert_close(loaded.no_shape_local_threshold, threshold)
 
 
 def test_a_checkpoint_saved_before_the_size_was_kept_still_loads(tmp_path) -> None:
     checkpoint = tmp_path / "old.ckpt"
     model = ShapeClassifier(augmentation=None)
     state = {
-        k: v for k, v in model.state_dict().items() if k not in ("input_size", "no_shape_threshold")
+        k: v
+        for k, v in model.state_dict().items()
+        if k not in ("input_size", "no_shape_local_threshold")
     }
+    state["no_shape_threshold"] = torch.tensor(5.0)  # an earlier score's: not on this scale
     torch.save(
         {
             "state_dict": state,
@@ -155,7 +168,7 @@ def test_a_checkpoint_saved_before_the_size_was_kept_still_loads(tmp_path) -> No
     )
     loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     assert loaded.input_size.tolist() == [0, 0]
-    assert not loaded.no_shape(torch.zeros(2, 5)).any()
+    assert not loaded.no_shape(torch.randn(2, 3, 48, 64)).any()
 
 
 def test_fewer_stages_end_the_network_at_the_last_stage_kept() -> None:

@@ -84,10 +84,15 @@ def _predict(trained: dict[str, Path], out: Path, *extra: str, folder: Path | No
 
 
 def _logits_by_hand(
-    checkpoint: Path, image_file: Path, size: tuple[int, int] = (48, 64)
+    checkpoint: Path,
+    image_file: Path,
+    size: tuple[int, int] = (48, 64),
+    model: ShapeClassifier | None = None,
 ) -> torch.Tensor:
-    """The checkpoint's logits for one file, resized to `size` (the training size)."""
-    model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    """The checkpoint's logits for one file, resized to `size` (the training size); `model`:
+    the checkpoint already loaded."""
+    if model is None:
+        model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     rgb = np.asarray(Image.open(image_file).convert("RGB"), dtype=np.float32) / 255
     image = torch.from_numpy(rgb).permute(2, 0, 1)[None]
     if image.shape[-2:] != size:
@@ -98,14 +103,22 @@ def _logits_by_hand(
         return model((image.clamp(0, 1) - mean) / std)[0]
 
 
-def _no_shape_by_hand(checkpoint: Path, logits: torch.Tensor) -> str:
-    """The no-shape flag from the checkpoint's saved threshold and the shape score's formula."""
+def _no_shape_by_hand(checkpoint: Path, image_file: Path) -> str:
+    """The no-shape flag from the checkpoint's saved threshold and the shape score's formula:
+    the head as a 1x1 convolution over the last feature map, each cell's energy, the highest."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    threshold = saved["state_dict"]["no_shape_threshold"]
+    threshold = saved["state_dict"]["no_shape_local_threshold"]
     t = saved["hyper_parameters"]["no_shape_temperature"]
     if not torch.isfinite(threshold):
         return ""  # never validated: no calibrated flag
-    return "true" if t * torch.logsumexp(logits / t, dim=-1) < threshold else "false"
+    model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    seen = []
+    model.model.layer4.register_forward_hook(lambda m, i, output: seen.append(output))
+    _logits_by_hand(checkpoint, image_file, model=model)
+    fc = model.model.fc
+    cells = F.conv2d(seen[0], fc.weight[:, :, None, None], fc.bias)
+    score = (t * torch.logsumexp(cells / t, dim=1)).max()
+    return "true" if score < threshold else "false"
 
 
 def test_predict_writes_masks_overlays_and_csv(trained: dict[str, Path]) -> None:
@@ -133,7 +146,8 @@ def test_predict_writes_masks_overlays_and_csv(trained: dict[str, Path]) -> None
         probabilities = logits.softmax(-1)
         assert row["predicted_class"] == CLASSES[int(probabilities.argmax())]
         assert float(row["probability"]) == pytest.approx(probabilities.max().item(), abs=1e-4)
-        assert row["no_shape"] == _no_shape_by_hand(checkpoint, logits) != ""
+        assert row["no_shape"] == _no_shape_by_hand(checkpoint, trained["folder"] / row["file"])
+        assert row["no_shape"] != ""
         x, y, label = row["points"].split(";")[0].split()
         assert 0 <= float(x) < expected[1] and 0 <= float(y) < expected[0] and label == "1"
     assert not (out / "broken_mask.png").exists()
