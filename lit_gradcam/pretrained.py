@@ -62,7 +62,7 @@ class ShapesPretraining:
     train_size: int = 20000
     val_size: int = 1000
     seed: int = 1000
-    max_steps: int = 800
+    max_steps: int = 1200
     train_shape_sizes: tuple[float, float] = (13.0, 38.0)
     batch_size: int = 64
     lr: float = 2e-3

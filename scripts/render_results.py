@@ -147,7 +147,8 @@ def shapes_weights() -> str:
     recipe = note["recipe"]
     low, high = recipe["train_shape_sizes"]
     return (
-        f"Built for `{note['arch']}` inside the first fit: {recipe['train_size']} generated images "
+        f"Built for `{note['arch']}` with {note['stages']} residual stages (the quick start's "
+        f"`model.stages`) inside the first fit: {recipe['train_size']} generated images "
         f"(seed {recipe['seed']}) with shapes {low:.0f}-{high:.0f} px across, "
         f"{recipe['max_steps']} steps of {recipe['batch_size']}, mirror-only augmentation, "
         f"{note['precision']}; validation accuracy {note['val_acc']:.3f} on the dataset's own "
@@ -160,7 +161,8 @@ def train_step() -> str:
     """The training step's settings, each as a ratio to a plain float32 NCHW step."""
     run = json.loads((RESULTS / "train_step.json").read_text())
     lines = [
-        f"Batch {run['batch']}, {run['machine']}, {run['gflop_per_step']} GFLOP a step; the quick "
+        f"Batch {run['batch']}, {run['machine']}; {run['gflop_per_step']} GFLOP a plain step and "
+        f"{run['quickstart_gflop_per_step']} a quick-start step (its own network); the quick "
         f"start ran at `{run['quickstart_precision']}` (`{run['command']}`):",
         "",
         "| step | s/step | vs plain | GFLOP/s |",
