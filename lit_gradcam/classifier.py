@@ -61,8 +61,9 @@ class ShapeClassifier(L.LightningModule):
             measured at each validation and saved in the checkpoint.
         no_shape_temperature: the temperature T of the shape score: the energy
             T * logsumexp(logits / T) of the head's logits at each cell of the last feature map,
-            at the cell where it is highest. A shape is local, so one cell holds its evidence;
-            low when no class finds its shape anywhere.
+            at the cell where it is highest (a shape is local, so one cell holds its evidence),
+            averaged over the image and its mirror (the shapes are mirror-symmetric); low when
+            no class finds its shape anywhere.
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -172,10 +173,15 @@ class ShapeClassifier(L.LightningModule):
             return 0.0
         return (progress - start) / (end - start)
 
-    def shape_score(self, features: Tensor) -> Tensor:
-        """How surely some class finds its shape somewhere, per image: the head applied to each
-        cell of `features` (the pooled logits are these cells' mean), their energy at
-        `no_shape_temperature`, at the cell where it is highest."""
+    def shape_score(self, images: Tensor) -> Tensor:
+        """How surely some class finds its shape somewhere, per image: the mean over the image
+        and its mirror of `local_shape_score`."""
+        mirrored = self.local_shape_score(self.features(images.flip(-1)))
+        return (self.local_shape_score(self.features(images)) + mirrored) / 2
+
+    def local_shape_score(self, features: Tensor) -> Tensor:
+        """The head applied to each cell of `features` (the pooled logits are these cells'
+        mean), their energy at `no_shape_temperature`, at the cell where it is highest."""
         fc = self.model.fc
         cells = torch.einsum("nchw,kc->nhwk", features.float(), fc.weight.float()) + fc.bias
         t = self.hparams.no_shape_temperature
@@ -184,7 +190,7 @@ class ShapeClassifier(L.LightningModule):
     def no_shape(self, images: Tensor) -> Tensor:
         """Per image, whether its shape score is below the validation quantile: an image that
         most likely holds none of the shapes (False everywhere before any validation)."""
-        return self.shape_score(self.features(images)) < self.no_shape_local_threshold
+        return self.shape_score(images) < self.no_shape_local_threshold
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels, _ = batch  # the mask is never used: the classifier learns from labels
@@ -199,12 +205,11 @@ class ShapeClassifier(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
-        features = self.features(images)
-        logits = self.head(features)
+        logits = self(images)
         self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
-        self.val_shape_scores.update(self.shape_score(features))
+        self.val_shape_scores.update(self.shape_score(images))
 
     def on_validation_epoch_end(self) -> None:
         """Set the no-shape threshold from this validation's shape scores (every rank's)."""

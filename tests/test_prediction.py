@@ -88,9 +88,10 @@ def _logits_by_hand(
     image_file: Path,
     size: tuple[int, int] = (48, 64),
     model: ShapeClassifier | None = None,
+    mirror: bool = False,
 ) -> torch.Tensor:
-    """The checkpoint's logits for one file, resized to `size` (the training size); `model`:
-    the checkpoint already loaded."""
+    """The checkpoint's logits for one file, resized to `size` (the training size), or for its
+    mirror image; `model`: the checkpoint already loaded."""
     if model is None:
         model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     rgb = np.asarray(Image.open(image_file).convert("RGB"), dtype=np.float32) / 255
@@ -99,13 +100,16 @@ def _logits_by_hand(
         image = F.interpolate(image, size, mode="bilinear", antialias=True)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    if mirror:
+        image = image.flip(-1)
     with torch.no_grad():
         return model((image.clamp(0, 1) - mean) / std)[0]
 
 
 def _no_shape_by_hand(checkpoint: Path, image_file: Path) -> str:
     """The no-shape flag from the checkpoint's saved threshold and the shape score's formula:
-    the head as a 1x1 convolution over the last feature map, each cell's energy, the highest."""
+    the head as a 1x1 convolution over the last feature map, each cell's energy, the highest,
+    averaged over the image and its mirror."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     threshold = saved["state_dict"]["no_shape_local_threshold"]
     t = saved["hyper_parameters"]["no_shape_temperature"]
@@ -115,9 +119,10 @@ def _no_shape_by_hand(checkpoint: Path, image_file: Path) -> str:
     seen = []
     model.model.layer4.register_forward_hook(lambda m, i, output: seen.append(output))
     _logits_by_hand(checkpoint, image_file, model=model)
+    _logits_by_hand(checkpoint, image_file, model=model, mirror=True)
     fc = model.model.fc
-    cells = F.conv2d(seen[0], fc.weight[:, :, None, None], fc.bias)
-    score = (t * torch.logsumexp(cells / t, dim=1)).max()
+    cells = [F.conv2d(maps, fc.weight[:, :, None, None], fc.bias) for maps in seen]
+    score = sum((t * torch.logsumexp(view / t, dim=1)).max() for view in cells) / 2
     return "true" if score < threshold else "false"
 
 
