@@ -104,7 +104,7 @@ class ShapeClassifier(L.LightningModule):
         self.save_hyperparameters(ignore=["augmentation"])
         self.augmentation = augmentation
         weight_enum(arch, weights)  # a bad name fails now, not when fit starts
-        self.model = build_resnet(arch, num_classes, None, stem_maxpool, stages)
+        self.model = self._build_backbone()
         self._pretrained_loaded = False
         self._channels_last = False
         if not 0 <= no_shape_quantile < 1 or no_shape_temperature <= 0:
@@ -129,7 +129,7 @@ class ShapeClassifier(L.LightningModule):
             hp = self.hparams
             loader = PRETRAINED_LOADERS.get(hp.weights)  # None for torchvision's weights
             weights = None if loader else hp.weights
-            pretrained = build_resnet(hp.arch, hp.num_classes, weights, hp.stem_maxpool, hp.stages)
+            pretrained = self._build_backbone(weights)
             if loader is not None:
                 loader(pretrained, hp.arch, hp.stem_maxpool, hp.stages)
             self.model.load_state_dict(pretrained.state_dict())
@@ -139,6 +139,11 @@ class ShapeClassifier(L.LightningModule):
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
         self._channels_last = channels_last
         self._apply_memory_format()
+
+    def _build_backbone(self, weights: str | None = None) -> nn.Module:
+        """A ResNet as the hyper-parameters describe it, with torchvision's `weights` or none."""
+        hp = self.hparams
+        return build_resnet(hp.arch, hp.num_classes, weights, hp.stem_maxpool, hp.stages)
 
     def _apply_memory_format(self) -> None:
         memory_format = torch.channels_last if self._channels_last else torch.contiguous_format
@@ -173,11 +178,14 @@ class ShapeClassifier(L.LightningModule):
             return 0.0
         return (progress - start) / (end - start)
 
-    def shape_score(self, images: Tensor) -> Tensor:
+    def shape_score(self, images: Tensor, features: Tensor | None = None) -> Tensor:
         """How surely some class finds its shape somewhere, per image: the mean over the image
-        and its mirror of `local_shape_score`."""
+        and its mirror of `local_shape_score`. `features`: the images' own, where the caller
+        has them already."""
+        if features is None:
+            features = self.features(images)
         mirrored = self.local_shape_score(self.features(images.flip(-1)))
-        return (self.local_shape_score(self.features(images)) + mirrored) / 2
+        return (self.local_shape_score(features) + mirrored) / 2
 
     def local_shape_score(self, features: Tensor) -> Tensor:
         """The head applied to each cell of `features` (the pooled logits are these cells'
@@ -205,11 +213,12 @@ class ShapeClassifier(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
-        logits = self(images)
+        features = self.features(images)
+        logits = self.head(features)
         self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
-        self.val_shape_scores.update(self.shape_score(images))
+        self.val_shape_scores.update(self.shape_score(images, features))
 
     def on_validation_epoch_end(self) -> None:
         """Set the no-shape threshold from this validation's shape scores (every rank's)."""
@@ -238,9 +247,8 @@ class ShapeClassifier(L.LightningModule):
                 f"The checkpoint holds a ResNet with {saved} residual stages, the config's "
                 f"model.stages is {self.hparams.stages}: loading it as it was saved."
             )
-            hp = self.hparams
-            hp.stages = saved
-            self.model = build_resnet(hp.arch, hp.num_classes, None, hp.stem_maxpool, saved)
+            self.hparams.stages = saved
+            self.model = self._build_backbone()
             self._apply_memory_format()
 
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
