@@ -54,14 +54,15 @@ def build_resnet(
     2x instead of 4x: every later feature map has twice the resolution (sharper heatmaps for
     small shapes) at several times the compute. With `stages` below four the last stages
     (layer4, then layer3, ...) become `nn.Identity` and the head reads the last one kept: on
-    small images layer4 works on a 2x2 map, and dropping it costs little accuracy and a large
-    share of each training step.
+    small images layer4 works on a 2x2 map, at a large share of each training step's time.
     """
     if weights == SHAPES_WEIGHTS:
         raise ValueError(
             f"build_resnet makes torchvision weights only; load {SHAPES_WEIGHTS!r} weights into "
             "its model with lit_gradcam.pretrained.load_shapes_weights"
         )
+    if not 1 <= stages <= STAGES:  # before any download
+        raise ConfigError(f"model.stages must be 1 to {STAGES}, got {stages}")
     enum = weight_enum(arch, weights)
     try:
         model = torchvision.models.get_model(arch, weights=enum)
@@ -71,8 +72,6 @@ def build_resnet(
             f"Put the file in {torch.hub.get_dir()}/checkpoints/ or use `model.weights: shapes` "
             "(built offline) or `null` to train from scratch."
         ) from error
-    if not 1 <= stages <= STAGES:
-        raise ConfigError(f"model.stages must be 1 to {STAGES}, got {stages}")
     features = model.fc.in_features // 2 ** (STAGES - stages)  # each stage doubles the width
     for index in range(stages + 1, STAGES + 1):
         setattr(model, f"layer{index}", nn.Identity())
