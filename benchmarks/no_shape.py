@@ -4,16 +4,19 @@
         --data data/foreign3500 --output results/no_shape_foreign3500.json
 
 The flag is the classifier's own (`ShapeClassifier.no_shape`): its threshold is calibrated as
-in `fit`, by a validation pass over the folder's val split (images that all hold a shape). It
-is then applied to the folder's test split (the share of shape images flagged, which should be
-small) and to background-only images of the foreign generator (`foreign.draw_background_only`,
-split "test"; the share flagged, which should be large). Nothing here is tuned on the test
+a `fit` with `--model.no_shape_quantile` (default: the classifier's) calibrates it, by a
+validation pass over the folder's val split (images that all hold a shape), whatever quantile
+the checkpoint was fitted with. It is then applied to the folder's test split (the share of
+shape images flagged, which should be small) and to background-only images of the foreign
+generator (`foreign.draw_background_only`; the share flagged, which should be large), of its
+val split (where the quantile was chosen) and of its test split. Nothing is tuned on the test
 images.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import platform
 import sys
@@ -38,29 +41,37 @@ def flagged_share(model: ShapeClassifier, images: torch.Tensor) -> float:
     return flags.float().mean().item()
 
 
+def background_images(count: int, seed: int, split: str) -> torch.Tensor:
+    """`count` normalised background-only images of the foreign generator's `split`."""
+    sources = ForeignBackgrounds()
+    return torch.stack(
+        [
+            image_tensor(torch.from_numpy(np.array(draw_background_only(sources, seed, split, i))))
+            for i in tqdm(range(count), desc=f"Drawing {split} background-only images")
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", required=True, help="a ShapeClassifier checkpoint")
     parser.add_argument("--data", required=True, help="the folder it was trained on")
     parser.add_argument("--backgrounds", type=int, default=500, help="background-only images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the background images")
+    default = inspect.signature(ShapeClassifier).parameters["no_shape_quantile"].default
+    parser.add_argument(
+        "--quantile", type=float, default=default, help="model.no_shape_quantile to calibrate with"
+    )
     parser.add_argument("--output", help="JSON file for the results")
     args = parser.parse_args(argv)
 
-    model = ShapeClassifier.load_from_checkpoint(args.ckpt, map_location="cpu")
+    model = ShapeClassifier.load_from_checkpoint(
+        args.ckpt, map_location="cpu", no_shape_quantile=args.quantile
+    )
     val, test = ShapesFolder(args.data, "val"), ShapesFolder(args.data, "test")
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_model_summary=False)
     trainer.validate(model, DataLoader(val, batch_size=200), verbose=False)  # calibrates
     model.eval()
-    sources = ForeignBackgrounds()
-    backgrounds = torch.stack(
-        [
-            image_tensor(
-                torch.from_numpy(np.array(draw_background_only(sources, args.seed, "test", i)))
-            )
-            for i in tqdm(range(args.backgrounds), desc="Drawing background-only images")
-        ]
-    )
     shapes = torch.stack([test[i][0] for i in range(len(test))])
     record = {
         "command": "python benchmarks/no_shape.py " + " ".join(argv or sys.argv[1:]),
@@ -70,7 +81,12 @@ def main(argv: list[str] | None = None) -> dict:
         "temperature": model.hparams.no_shape_temperature,
         "threshold": round(model.no_shape_local_threshold.item(), 4),
         "background_images": args.backgrounds,
-        "background_flagged": round(flagged_share(model, backgrounds), 4),
+        "val_background_flagged": round(
+            flagged_share(model, background_images(args.backgrounds, args.seed, "val")), 4
+        ),
+        "background_flagged": round(
+            flagged_share(model, background_images(args.backgrounds, args.seed, "test")), 4
+        ),
         "test_shape_images": len(test),
         "test_shapes_flagged": round(flagged_share(model, shapes), 4),
         "machine": platform.processor() or platform.machine(),

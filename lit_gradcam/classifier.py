@@ -58,7 +58,8 @@ class ShapeClassifier(L.LightningModule):
             trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
         no_shape_quantile: share of the validation images (which all hold a shape) that
             `no_shape` would flag: the flag's threshold is that quantile of their shape scores,
-            measured at each validation and saved in the checkpoint.
+            measured at each validation and saved in the checkpoint. A larger share flags more
+            of the images without a shape, and more of those with one.
         no_shape_temperature: the temperature T of the shape score: the energy
             T * logsumexp(logits / T) of the head's logits at each cell of the last feature map,
             at the cell where it is highest (a shape is local, so one cell holds its evidence),
@@ -83,7 +84,7 @@ class ShapeClassifier(L.LightningModule):
         stages: int = STAGES,
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
-        no_shape_quantile: float = 0.01,
+        no_shape_quantile: float = 0.015,
         no_shape_temperature: float = 4.0,
     ) -> None:
         super().__init__()

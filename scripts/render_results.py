@@ -345,13 +345,15 @@ def no_shape() -> str:
         for stem in ("no_shape_quickstart", "no_shape_foreign3500")
     ]
     lines = [
-        "| checkpoint (trained on) | background-only images flagged | test shape images flagged |",
-        "|---|---|---|",
+        "| checkpoint (trained on) | threshold: quantile of val shape scores "
+        "| background-only images flagged: val / test | test shape images flagged |",
+        "|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
-            f"| `{run['checkpoint']}` (`{run['data']}`) | {run['background_flagged']:.1%} of "
-            f"{run['background_images']} | {run['test_shapes_flagged']:.1%} of "
+            f"| `{run['checkpoint']}` (`{run['data']}`) | {run['quantile']:.1%} "
+            f"| {run['val_background_flagged']:.1%} / {run['background_flagged']:.1%} of "
+            f"{run['background_images']} each | {run['test_shapes_flagged']:.1%} of "
             f"{run['test_shape_images']} |"
         )
     commands = "; ".join(f"`{run['command']}`" for run in runs)
