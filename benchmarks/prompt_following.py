@@ -2,10 +2,11 @@
 background prompted in turn.
 
 The scenes come from the foreign generator (`foreign.draw_two_objects` beside this script, test
-split), which nothing is trained on: two shapes apart from each other on one image. Each shape
-is prompted by one foreground point at its most interior pixel, and the background by one
-foreground point at the pixel farthest from both shapes. Per segmenter (GrabCut, the trained
-`sam_tiny`, and vit_b when its official checkpoint is in the cache) it reports:
+split; `--split val` to choose a recipe on), which nothing is trained on: two shapes apart from
+each other on one image. Each shape is prompted by one foreground point at its most interior
+pixel, and the background by one foreground point at the pixel farthest from both shapes. Per
+segmenter (GrabCut, the trained `sam_tiny`, and vit_b when its official checkpoint is in the
+cache) it reports:
 
 - `iou_pointed`: mean IoU of the mask with the shape pointed at;
 - `other_object`: the share of shape prompts whose mask is the *other* shape (IoU >= 0.5 with it);
@@ -42,12 +43,13 @@ from lit_gradcam.segmenters.sam import SamSegmenter
 OTHER_IOU = 0.5
 
 
-def two_object_scenes(count: int, seed: int) -> tuple[Tensor, Tensor]:
-    """uint8 images (N, 3, H, W) and bool masks (N, 2, H, W) of the foreign test split."""
+def two_object_scenes(count: int, seed: int, split: str = "test") -> tuple[Tensor, Tensor]:
+    """uint8 images (N, 3, H, W) and bool masks (N, 2, H, W) of the foreign generator's
+    `split`."""
     backgrounds = ForeignBackgrounds()
     images, masks = [], []
     for index in tqdm(range(count), desc="Drawing two-object scenes"):
-        image, pair, _ = draw_two_objects(backgrounds, seed, "test", index)
+        image, pair, _ = draw_two_objects(backgrounds, seed, split, index)
         images.append(torch.from_numpy(image).permute(2, 0, 1))
         masks.append(torch.from_numpy(pair))
     return torch.stack(images), torch.stack(masks)
@@ -102,12 +104,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scenes", type=int, default=500, help="two-object scenes to score")
     parser.add_argument("--seed", type=int, default=0, help="the foreign generator's seed")
     parser.add_argument(
+        "--split", default="test", help="the foreign generator's split (val: to choose a recipe)"
+    )
+    parser.add_argument(
         "--sam-tiny", default="checkpoints/sam_tiny/last.ckpt", help="sam_tiny checkpoint"
     )
     parser.add_argument("--output", help="JSON file to write")
     args = parser.parse_args(argv)
 
-    images, masks = two_object_scenes(args.scenes, args.seed)
+    images, masks = two_object_scenes(args.scenes, args.seed, args.split)
     points = probe_points(masks)
     rows = []
     for name, segmenter in segmenters(args.sam_tiny).items():
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": shlex.join(["python", "benchmarks/prompt_following.py", *sys.argv[1:]]),
         "scenes": args.scenes,
         "seed": args.seed,
+        "split": args.split,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "rows": rows,
     }

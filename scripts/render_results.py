@@ -219,12 +219,6 @@ def sam_tiny_training() -> str:
 #: its prompt-following file, its quick-start test with both segmenters), under results/.
 SAM_TINY_RECIPES = (
     ("`configs/sam_tiny.yaml`", "sam_tiny", "prompt_following.json", "quickstart_sam_test.json"),
-    (
-        "the same, `--trainer.max_steps 3200`",
-        "sam_tiny_3200",
-        "sam_tiny_3200/prompt_following.json",
-        "sam_tiny_3200/quickstart_sam_test.json",
-    ),
 )
 
 
@@ -327,17 +321,6 @@ def sam_batched_decode() -> str:
     return "\n".join(lines)
 
 
-def sam_fused_attention() -> str:
-    """sam_tiny's training step with segment_anything's attention against the fused one."""
-    run = json.loads((RESULTS / "sam_fused_attention.json").read_text())
-    official, fused = run["official_step_s"], run["fused_step_s"]
-    return (
-        f"{run['model_type']} training step, {run['images']} images ({run['machine']}): "
-        f"{official:.3f} s with segment_anything's `Attention`, {fused:.3f} s fused, "
-        f"**{official / fused:.2f}x** (`results/sam_fused_attention.json`)."
-    )
-
-
 def no_shape() -> str:
     """The no-shape flag on background-only images and on shape images, per checkpoint."""
     runs = [
@@ -379,7 +362,6 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "quickstart-sam-test": pipeline_table("quickstart_sam_test.json"),
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
     "sam-batched-decode": sam_batched_decode,
-    "sam-fused-attention": sam_fused_attention,
     "no-shape": no_shape,
 }
 

@@ -129,16 +129,27 @@ class SamTuner(L.LightningModule):
         require_at_least("model", 0, weight_decay=weight_decay, warmup_steps=warmup_steps)
         self.save_hyperparameters()
         self.hparams.update(trainable=trainable, prompt_mix=prompt_mix)
-        self.sam = build_sam(model_type, checkpoint, untrained=True).train()
+        self.sam = build_sam(model_type, checkpoint, untrained=True)
         for part in PARTS:
             getattr(self.sam, part).requires_grad_(part in trainable)
         # No training prompt is a mask, so the mask-prompt encoder would get no gradient (and
         # DDP refuses trainable parameters that get none): it keeps the weights it has.
         self.sam.prompt_encoder.mask_downscaling.requires_grad_(False)
         self.encoder_frozen = "image_encoder" not in trainable
+        self.train()  # Lightning keeps each submodule's mode as it finds it
         self.cache = EmbeddingCache() if self.encoder_frozen and cache_embeddings else None
         self.val_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})
         self.test_iou = torch.nn.ModuleDict({name: MeanMetric() for name in EVAL_ORACLES})
+
+    def train(self, mode: bool = True) -> SamTuner:
+        """As `nn.Module.train`, but a frozen image encoder stays in eval mode: its batch norms
+        (`sam_tiny`'s) keep their statistics, so its embeddings are the ones it is saved with
+        and the cache of them stays valid (Lightning's loops restore each submodule's mode as
+        they found it)."""
+        super().train(mode)
+        if self.encoder_frozen:
+            self.sam.image_encoder.eval()
+        return self
 
     # ----- embedding -----------------------------------------------------------------------
     def embed(self, pixels: Tensor) -> SamState:
