@@ -1,9 +1,9 @@
 """`sam_tiny`'s image encoder: a small residual CNN in place of SAM's ViT.
 
-Trained from scratch on two CPU cores, a convolutional encoder learns where an object's border
-is far sooner than a ViT of the same cost, as the convolutional encoders of the distilled SAMs
-(RepViT-SAM, EfficientViT-SAM) keep SAM's prompt encoder and mask decoder. It maps the
-preprocessed (B, 3, img_size, img_size) image to the (B, out_chans, img_size / 4, img_size / 4)
+Trained from scratch on a small budget, a convolutional encoder learns where an object's border
+is far sooner than a ViT of the same cost; RepViT-SAM and EfficientViT-SAM likewise keep SAM's
+prompt encoder and mask decoder behind a convolutional encoder. It maps the preprocessed
+(B, 3, img_size, img_size) image to the (B, out_chans, img_size / STRIDE, img_size / STRIDE)
 embedding that SAM's mask decoder reads, and has the `img_size` that `SamPredictor` and
 `Sam.preprocess` read from an image encoder.
 """
@@ -40,6 +40,9 @@ class ConvImageEncoder(nn.Module):
     """A stride-4 residual CNN: full resolution to 32 channels, half resolution to 64 (two
     blocks), quarter resolution to `width` (blocks dilated 1, 2, 4, 1), and a 1x1 projection to
     the prompt encoder's `out_chans`."""
+
+    #: Input pixels per embedding cell along each side.
+    STRIDE = 4
 
     def __init__(self, img_size: int = 64, width: int = 128, out_chans: int = 128) -> None:
         super().__init__()

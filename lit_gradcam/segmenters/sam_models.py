@@ -46,7 +46,7 @@ def build_sam_tiny(checkpoint: str | os.PathLike[str] | None = None) -> Sam:
     """A small SAM (about 2.2 M parameters) for 64-pixel inputs, wired as `build_sam.py` wires
     the official ones, with a residual CNN for image encoder (`ConvImageEncoder`: a ViT
     trained from scratch here drew coarser masks for the same training time) and a 128-wide
-    prompt encoder and mask decoder; the image embedding is 16 x 16 (img_size // 4).
+    prompt encoder and mask decoder; the image embedding is 16 x 16.
 
     checkpoint: optional weights (plain state dict or `SamTuner` checkpoint), like the official
     builders' argument.
@@ -56,7 +56,7 @@ def build_sam_tiny(checkpoint: str | os.PathLike[str] | None = None) -> Sam:
     from lit_gradcam.segmenters.conv_encoder import ConvImageEncoder
 
     img_size, prompt_dim = 64, 128
-    grid = img_size // 4
+    grid = img_size // ConvImageEncoder.STRIDE
     sam = Sam(
         image_encoder=ConvImageEncoder(img_size=img_size, out_chans=prompt_dim),
         prompt_encoder=PromptEncoder(
