@@ -219,6 +219,12 @@ def sam_tiny_training() -> str:
 #: its prompt-following file, its quick-start test with both segmenters), under results/.
 SAM_TINY_RECIPES = (
     ("`configs/sam_tiny.yaml`", "sam_tiny", "prompt_following.json", "quickstart_sam_test.json"),
+    (
+        "the same, `--trainer.max_steps 2400`",
+        "sam_tiny_2400",
+        "sam_tiny_2400/prompt_following.json",
+        "sam_tiny_2400/quickstart_sam_test.json",
+    ),
 )
 
 
