@@ -41,9 +41,10 @@ def flagged_share(model: ShapeClassifier, images: torch.Tensor) -> float:
     return flags.float().mean().item()
 
 
-def background_images(count: int, seed: int, split: str) -> torch.Tensor:
+def background_images(
+    sources: ForeignBackgrounds, count: int, seed: int, split: str
+) -> torch.Tensor:
     """`count` normalised background-only images of the foreign generator's `split`."""
-    sources = ForeignBackgrounds()
     return torch.stack(
         [
             image_tensor(torch.from_numpy(np.array(draw_background_only(sources, seed, split, i))))
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.validate(model, DataLoader(val, batch_size=200), verbose=False)  # calibrates
     model.eval()
     shapes = torch.stack([test[i][0] for i in range(len(test))])
+    sources = ForeignBackgrounds()
     record = {
         "command": "python benchmarks/no_shape.py " + " ".join(argv or sys.argv[1:]),
         "checkpoint": args.ckpt,
@@ -82,10 +84,10 @@ def main(argv: list[str] | None = None) -> dict:
         "threshold": round(model.no_shape_local_threshold.item(), 4),
         "background_images": args.backgrounds,
         "val_background_flagged": round(
-            flagged_share(model, background_images(args.backgrounds, args.seed, "val")), 4
+            flagged_share(model, background_images(sources, args.backgrounds, args.seed, "val")), 4
         ),
         "background_flagged": round(
-            flagged_share(model, background_images(args.backgrounds, args.seed, "test")), 4
+            flagged_share(model, background_images(sources, args.backgrounds, args.seed, "test")), 4
         ),
         "test_shape_images": len(test),
         "test_shapes_flagged": round(flagged_share(model, shapes), 4),

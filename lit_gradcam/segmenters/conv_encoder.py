@@ -44,7 +44,7 @@ class ConvImageEncoder(nn.Module):
     #: Input pixels per embedding cell along each side.
     STRIDE = 4
 
-    def __init__(self, img_size: int = 64, width: int = 128, out_chans: int = 128) -> None:
+    def __init__(self, img_size: int, out_chans: int, width: int = 128) -> None:
         super().__init__()
         self.img_size = img_size
         self.stem = nn.Sequential(
