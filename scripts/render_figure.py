@@ -1,7 +1,7 @@
 """Render the README's picture of the method: per segmenter, for the first test images, input |
 heatmap | prompts | mask | ground truth, from a trained classifier and the test split.
 
-    python scripts/render_figure.py --ckpt checkpoints/recipes/own20000_shapes/last.ckpt \
+    python scripts/render_figure.py --ckpt checkpoints/quickstart/last.ckpt \
         --data data/quickstart --sam-tiny checkpoints/sam_tiny/last.ckpt \
         --output docs/figures/pipeline.png
 

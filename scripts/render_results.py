@@ -215,15 +215,34 @@ def sam_tiny_training() -> str:
     )
 
 
+def sam_tiny_step() -> str:
+    """sam_tiny's training step in each layout and precision, as a ratio to float32 NCHW."""
+    run = json.loads((RESULTS / "sam_tiny_step.json").read_text())
+    lines = [
+        f"Batch {run['batch']} of {run['image_size'][0]} x {run['image_size'][1]} scenes, median "
+        f"of {run['steps']} steps each ({run['machine']}; `{run['command']}`); drawing a batch "
+        f"of scenes adds {run['draw_seconds_per_batch']:.3f} s:",
+        "",
+        "| step | s/step | vs fp32 NCHW |",
+        "|---|---|---|",
+    ]
+    for row in run["rows"]:
+        lines.append(
+            f"| {row['variant']} | {row['seconds_per_step']:.3f} "
+            f"| {row['ratio_to_fp32_nchw']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 #: sam_tiny's recipes side by side: (label, folder of its fit / test / test_foreign files,
 #: its prompt-following file, its quick-start test with both segmenters), under results/.
 SAM_TINY_RECIPES = (
     ("`configs/sam_tiny.yaml`", "sam_tiny", "prompt_following.json", "quickstart_sam_test.json"),
     (
-        "the same, `--trainer.max_steps 2400`",
-        "sam_tiny_2400",
-        "sam_tiny_2400/prompt_following.json",
-        "sam_tiny_2400/quickstart_sam_test.json",
+        "the same, `--trainer.max_steps 3600`",
+        "sam_tiny_3600",
+        "sam_tiny_3600/prompt_following.json",
+        "sam_tiny_3600/quickstart_sam_test.json",
     ),
 )
 
@@ -362,6 +381,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "train-step": train_step,
     "stem-cost": stem_cost,
     "sam-tiny-training": sam_tiny_training,
+    "sam-tiny-step": sam_tiny_step,
     "prompt-following": prompt_following,
     "sam-tiny-recipes": sam_tiny_recipes,
     "quickstart-sam-summary": sam_summary,
