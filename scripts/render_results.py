@@ -157,24 +157,32 @@ def shapes_weights() -> str:
     )
 
 
+def _step_table(caption: str, columns: list[str], rows: list[list[str]]) -> str:
+    """A caption, then a table of training-step variants: name, seconds per step, ratio to
+    the peer, then `columns` beyond those three (each row's cells already formatted)."""
+    header = ["step", "s/step", *columns]
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(cells) + " |" for cells in rows)])
+
+
+def _step_cells(row: dict, ratio_key: str) -> list[str]:
+    """A training-step variant's name, seconds per step and ratio to the peer."""
+    return [row["variant"], f"{row['seconds_per_step']:.3f}", f"{row[ratio_key]:.2f}x"]
+
+
 def train_step() -> str:
     """The training step's settings, each as a ratio to a plain float32 NCHW step."""
     run = json.loads((RESULTS / "train_step.json").read_text())
-    lines = [
+    caption = (
         f"Batch {run['batch']}, {run['machine']}; {run['gflop_per_step']} GFLOP a plain step and "
         f"{run['quickstart_gflop_per_step']} a quick-start step (its own network); the quick "
-        f"start ran at `{run['quickstart_precision']}` (`{run['command']}`):",
-        "",
-        "| step | s/step | vs plain | GFLOP/s |",
-        "|---|---|---|---|",
-    ]
+        f"start ran at `{run['quickstart_precision']}` (`{run['command']}`):"
+    )
+    rows = []
     for row in run["rows"]:
         gflops = "–" if row["gflops_per_second"] is None else f"{row['gflops_per_second']:.0f}"
-        lines.append(
-            f"| {row['variant']} | {row['seconds_per_step']:.3f} | {row['ratio_to_plain']:.2f}x "
-            f"| {gflops} |"
-        )
-    return "\n".join(lines)
+        rows.append([*_step_cells(row, "ratio_to_plain"), gflops])
+    return _step_table(caption, ["vs plain", "GFLOP/s"], rows)
 
 
 def stem_cost() -> str:
@@ -218,20 +226,13 @@ def sam_tiny_training() -> str:
 def sam_tiny_step() -> str:
     """sam_tiny's training step in each layout and precision, as a ratio to float32 NCHW."""
     run = json.loads((RESULTS / "sam_tiny_step.json").read_text())
-    lines = [
+    caption = (
         f"Batch {run['batch']} of {run['image_size'][0]} x {run['image_size'][1]} scenes, median "
         f"of {run['steps']} steps each ({run['machine']}; `{run['command']}`); drawing a batch "
-        f"of scenes adds {run['draw_seconds_per_batch']:.3f} s:",
-        "",
-        "| step | s/step | vs fp32 NCHW |",
-        "|---|---|---|",
-    ]
-    for row in run["rows"]:
-        lines.append(
-            f"| {row['variant']} | {row['seconds_per_step']:.3f} "
-            f"| {row['ratio_to_fp32_nchw']:.2f}x |"
-        )
-    return "\n".join(lines)
+        f"of scenes adds {run['draw_seconds_per_batch']:.3f} s:"
+    )
+    rows = [_step_cells(row, "ratio_to_fp32_nchw") for row in run["rows"]]
+    return _step_table(caption, ["vs fp32 NCHW"], rows)
 
 
 #: sam_tiny's recipes side by side: (label, folder of its fit / test / test_foreign files,
