@@ -33,12 +33,14 @@ import torch
 import yaml
 from torch import Tensor
 
-from lit_gradcam.sam_training.scene_data import SceneBatches
+from lit_gradcam.sam_training.scene_data import SceneBatches, SceneDataModule
 from lit_gradcam.sam_training.tuner import SamTuner
 from lit_gradcam.segmenters.conv_encoder import ConvImageEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "sam_tiny.yaml"
+#: The scenes' size: the shapes data's.
+IMAGE_SIZE = (48, 64)
 #: (name, bfloat16 autocast, channels-last encoder); the first is the peer.
 VARIANTS = (
     ("fp32_nchw", False, False),
@@ -80,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = yaml.safe_load(CONFIG.read_text())
-    data = config["data"]["init_args"]
+    data = SceneDataModule(**{**config["data"]["init_args"], "image_sizes": [IMAGE_SIZE]}).hparams
     torch.manual_seed(0)
     tuner = SamTuner(**config["model"]["init_args"])
     scenes = SceneBatches(
-        (args.warmup + args.steps) * data["batch_size"], data["batch_size"],
-        [(48, 64)], max_objects=4, seed=0, split="train",
+        (args.warmup + args.steps) * data.batch_size, data.batch_size,
+        data.image_sizes, data.max_objects, data.seed, "train",
     )  # fmt: skip
     start = time.perf_counter()
     batches = [scenes[i] for i in range(len(scenes))]
@@ -109,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/sam_tiny_step.py"
         + (f" --output {args.output}" if args.output else ""),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-        "batch": data["batch_size"],
-        "image_size": [48, 64],
+        "batch": data.batch_size,
+        "image_size": list(IMAGE_SIZE),
         "steps": args.steps,
         "draw_seconds_per_batch": round(draw_seconds, 4),
         "rows": rows,

@@ -158,8 +158,8 @@ def shapes_weights() -> str:
 
 
 def _step_table(caption: str, columns: list[str], rows: list[list[str]]) -> str:
-    """A caption, then a table of training-step variants: name, seconds per step, ratio to
-    the peer, then `columns` beyond those three (each row's cells already formatted)."""
+    """A caption, then a table of training-step variants: the step's name and seconds per
+    step, then `columns` (the ratio to the peer first); each row's cells already formatted."""
     header = ["step", "s/step", *columns]
     lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join([*lines, *("| " + " | ".join(cells) + " |" for cells in rows)])

@@ -10,11 +10,11 @@ import torch
 from lit_gradcam.segmenters.conv_encoder import ConvImageEncoder
 from lit_gradcam.segmenters.sam_models import build_sam_tiny
 
-CONVS = (torch.nn.Conv2d,)
-
 
 def _channels_last(encoder: ConvImageEncoder) -> bool:
-    weights = [m.weight for m in encoder.modules() if isinstance(m, CONVS) and m.kernel_size[0] > 1]
+    """Whether every 3x3 convolution's weight is stored NHWC (a 1x1's is in both layouts)."""
+    convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    weights = [m.weight for m in convs if m.kernel_size[0] > 1]
     return all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
 
 
