@@ -4,13 +4,17 @@ background prompted in turn.
 The scenes come from the foreign generator (`foreign.draw_two_objects` beside this script, test
 split; `--split val` to choose a recipe on), which nothing is trained on: two shapes apart from
 each other on one image. Each shape is prompted by one foreground point at its most interior
-pixel, and the background by one foreground point at the pixel farthest from both shapes. Per
-segmenter (GrabCut, the trained `sam_tiny`, and vit_b when its official checkpoint is in the
-cache) it reports:
+pixel, and the background by one foreground point at the pixel farthest from both shapes and by
+one just off each shape (NEAR_MISS pixels from it, as far as can be from the other): the point
+of a no-click strategy that misses by a little. Per segmenter (GrabCut, the trained
+`sam_tiny`, and vit_b when its official checkpoint is in the cache) it reports:
 
 - `iou_pointed`: mean IoU of the mask with the shape pointed at;
 - `other_object`: the share of shape prompts whose mask is the *other* shape (IoU >= 0.5 with it);
-- `background_object_iou`: mean, over background prompts, of the mask's best IoU with a shape.
+- `background_object_iou`: mean, over background prompts, of the mask's best IoU with a shape;
+- `near_miss_shape`: the share of points just off a shape whose mask is that shape (IoU >= 0.5
+  with it). A SAM given a point on the background returns the background there, not the
+  nearest object, so its IoU follows a strategy's hit rate.
 
     python benchmarks/prompt_following.py --output results/prompt_following.json
 """
@@ -41,6 +45,8 @@ from lit_gradcam.segmenters.sam import SamSegmenter
 
 #: A mask "is" the other shape when it overlaps it at least this much.
 OTHER_IOU = 0.5
+#: Distance in pixels from a shape's border of the point that just misses it.
+NEAR_MISS = 3.0
 
 
 def two_object_scenes(count: int, seed: int, split: str = "test") -> tuple[Tensor, Tensor]:
@@ -71,19 +77,47 @@ def probe_points(masks: Tensor) -> Tensor:
     return torch.tensor(points)
 
 
-def score(segmenter: Segmenter, images: Tensor, masks: Tensor, points: Tensor) -> dict:
-    """The three prompt-following numbers of one segmenter, and its wall time."""
+def _distance_to(region: np.ndarray) -> np.ndarray:
+    """Each pixel's distance to the nearest pixel of bool `region` (0 inside it)."""
+    return cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def near_miss_points(masks: Tensor) -> Tensor:
+    """(N, 2, 2) points, one per shape: the background pixel whose distance to that shape is
+    nearest NEAR_MISS, the one farthest from the other shape among those."""
+    points = []
+    for pair in masks.numpy():
+        distances = [_distance_to(mask) for mask in pair]
+        background = ~pair.any(0)
+        row = []
+        for k in range(2):
+            off_by = np.where(background, np.abs(distances[k] - NEAR_MISS), np.inf)
+            ties = off_by <= off_by.min() + 1e-6
+            y, x = np.unravel_index(np.argmax(np.where(ties, distances[1 - k], -1)), off_by.shape)
+            row.append((float(x), float(y)))
+        points.append(row)
+    return torch.tensor(points)
+
+
+def score(
+    segmenter: Segmenter, images: Tensor, masks: Tensor, points: Tensor, near: Tensor
+) -> dict:
+    """The prompt-following numbers of one segmenter, and its wall time: `points` from
+    `probe_points`, `near` from `near_miss_points`."""
     start = time.perf_counter()
     state = segmenter.embed(images)
     predicted = [segmenter.predict(state, foreground_points(points[:, k]))[0] for k in range(3)]
+    missed = [segmenter.predict(state, foreground_points(near[:, k]))[0] for k in range(2)]
     seconds = time.perf_counter() - start
     pointed = torch.cat([mask_iou(predicted[k], masks[:, k]) for k in range(2)])
     other = torch.cat([mask_iou(predicted[k], masks[:, 1 - k]) for k in range(2)])
     background = torch.stack([mask_iou(predicted[2], masks[:, k]) for k in range(2)]).amax(0)
+    near_miss = torch.cat([mask_iou(missed[k], masks[:, k]) for k in range(2)])
     return {
         "iou_pointed": pointed.mean().item(),
         "other_object": (other >= OTHER_IOU).float().mean().item(),
         "background_object_iou": background.mean().item(),
+        "near_miss_shape": (near_miss >= OTHER_IOU).float().mean().item(),
         "seconds": round(seconds, 1),
     }
 
@@ -113,10 +147,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     images, masks = two_object_scenes(args.scenes, args.seed, args.split)
-    points = probe_points(masks)
+    points, near = probe_points(masks), near_miss_points(masks)
     rows = []
     for name, segmenter in segmenters(args.sam_tiny).items():
-        row = {"segmenter": name, **score(segmenter, images, masks, points)}
+        row = {"segmenter": name, **score(segmenter, images, masks, points, near)}
         print(json.dumps(row))
         rows.append(row)
     record = {

@@ -1,8 +1,11 @@
 """Backgrounds of the SAM stand-in's training scenes, drawn in batches with torch.
 
 Photo crops at random scales from scikit-image's bundled images that neither shapes generator
-uses (grey ones tinted between two random colours), multi-octave value noise, linear gradients
-and flat colours; most of them blurred as an upscaled small image is. Every draw comes from the
+uses (grey ones tinted between two random colours), dead leaves (the clutter of a colour photo:
+overlapping discs of random colours, sizes spread as in natural images), multi-octave value
+noise, linear gradients and flat colours; most of them blurred as an upscaled small image is.
+The bundled photos that are left are few and mostly grey, so dead leaves stand in for the
+colourful, cluttered photos (CIFAR-10's) that the shapes are drawn over. Every draw comes from the
 `torch.Generator` it is given, so a seed fixes the output.
 """
 
@@ -25,8 +28,11 @@ SCENE_PHOTOS = (
     "microaneurysms.png",
     "color.png",
 )
-#: Chance of each background kind: photo, noise, gradient, flat.
-KIND_WEIGHTS = (0.5, 0.25, 0.15, 0.1)
+#: Chance of each background kind: photo, dead leaves, noise, gradient, flat.
+KIND_WEIGHTS = (0.3, 0.3, 0.2, 0.1, 0.1)
+#: Discs per dead-leaves background, and their smallest radius in pixels; the largest is half
+#: the image's shorter side.
+LEAVES, LEAF_MIN_RADIUS = 160, 2.0
 BLUR_SHARE = 0.75
 
 
@@ -90,6 +96,39 @@ def _gradient(height: int, width: int, generator: torch.Generator) -> Tensor:
     return start + ramp * (end - start)
 
 
+def leaf_radii(count: int, low: float, high: float, generator: torch.Generator) -> Tensor:
+    """`count` radii in [low, high] with density ~ 1/r^3, the scale-invariant law of natural
+    images' regions (drawn by inverting its CDF)."""
+    u = torch.rand(count, generator=generator)
+    return (low**-2 - u * (low**-2 - high**-2)) ** -0.5
+
+
+def paint_discs(height: int, width: int, centres: Tensor, radii: Tensor, colours: Tensor) -> Tensor:
+    """(3, height, width): discs (`centres` (L, 2) as (y, x), `radii` (L,)) painted in order,
+    each pixel the colour of the last disc over it; `colours` (L + 1, 3), row 0 the base colour
+    where none falls."""
+    ys = torch.arange(height, dtype=torch.float32)
+    xs = torch.arange(width, dtype=torch.float32)
+    # squared distance to each centre less its radius squared, split by axis: (L, H) + (L, W)
+    dy = (ys[None] - centres[:, :1]) ** 2 - radii[:, None] ** 2
+    dx = (xs[None] - centres[:, 1:]) ** 2
+    inside = dy[:, :, None] + dx[:, None, :] <= 0
+    order = torch.arange(1, len(radii) + 1, dtype=torch.int16)[:, None, None]
+    top = torch.where(inside, order, torch.zeros((), dtype=torch.int16)).amax(0)
+    return colours[top.long()].permute(2, 0, 1)
+
+
+def _dead_leaves(height: int, width: int, generator: torch.Generator) -> Tensor:
+    """Dead leaves: LEAVES discs of random colours over a random base colour, centres spread
+    a little past the border so that big discs also enter from outside."""
+    r_max = min(height, width) / 2
+    radii = leaf_radii(LEAVES, LEAF_MIN_RADIUS, r_max, generator)
+    cy = _uniform(generator, (LEAVES,), -r_max / 2, height + r_max / 2)
+    cx = _uniform(generator, (LEAVES,), -r_max / 2, width + r_max / 2)
+    colours = _uniform(generator, (LEAVES + 1, 3), 0, 255)
+    return paint_discs(height, width, torch.stack([cy, cx], 1), radii, colours)
+
+
 def _flat(height: int, width: int, generator: torch.Generator) -> Tensor:
     colour = _uniform(generator, (3, 1, 1), 0, 255)
     return colour + 6 * torch.randn(3, height, width, generator=generator)
@@ -120,8 +159,10 @@ class SceneBackgrounds:
                 index = int(torch.randint(len(self.photos), (), generator=generator))
                 image = _photo(self.photos[index], height, width, generator)
             elif kind == 1:
-                image = _noise(height, width, generator)
+                image = _dead_leaves(height, width, generator)
             elif kind == 2:
+                image = _noise(height, width, generator)
+            elif kind == 3:
                 image = _gradient(height, width, generator)
             else:
                 image = _flat(height, width, generator)

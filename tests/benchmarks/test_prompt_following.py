@@ -67,16 +67,30 @@ def test_probes_sit_deepest_inside_each_shape_and_the_background(bench) -> None:
     assert depth[int(background[1]), int(background[0])] == pytest.approx(depth.max())
 
 
+def test_a_near_miss_point_sits_just_off_its_shape_and_away_from_the_other(bench) -> None:
+    masks = torch.zeros(1, 2, 48, 64, dtype=torch.bool)
+    masks[0, 0, 10:21, 4:15] = True
+    masks[0, 1, 30:45, 43:58] = True
+    near = bench.near_miss_points(masks)
+    for k in range(2):
+        x, y = near[0, k].long().tolist()
+        assert not masks[0, :, y, x].any()
+        to_shape = ndimage.distance_transform_edt(~masks[0, k].numpy())[y, x]
+        assert to_shape == pytest.approx(bench.NEAR_MISS, abs=0.5)
+    # shape 0 is top left, shape 1 bottom right: each point is on the far side from the other
+    assert near[0, 0, 1] < 15 and near[0, 1, 1] > 37
+
+
 def test_scores_tell_a_segmenter_that_follows_the_point_from_one_that_does_not(bench) -> None:
     images, masks = bench.two_object_scenes(6, seed=0)
     flat = torch.zeros_like(images)
     flat[:] = 100
     for k, value in enumerate((200, 30)):
         flat.permute(1, 0, 2, 3)[:, masks[:, k]] = value  # flat colours: regions are the truth
-    points = bench.probe_points(masks)
-    follows = bench.score(RegionUnderThePoint(), flat, masks, points)
+    points, near = bench.probe_points(masks), bench.near_miss_points(masks)
+    follows = bench.score(RegionUnderThePoint(), flat, masks, points, near)
     assert follows["iou_pointed"] == 1 and follows["other_object"] == 0
-    assert follows["background_object_iou"] == 0
-    stuck = bench.score(AlwaysTheFirstShape(masks), flat, masks, points)
+    assert follows["background_object_iou"] == 0 and follows["near_miss_shape"] == 0
+    stuck = bench.score(AlwaysTheFirstShape(masks), flat, masks, points, near)
     assert stuck["iou_pointed"] == pytest.approx(0.5) and stuck["other_object"] == 0.5
-    assert stuck["background_object_iou"] == 1
+    assert stuck["background_object_iou"] == 1 and stuck["near_miss_shape"] == 0.5
