@@ -239,12 +239,6 @@ def sam_tiny_step() -> str:
 #: its prompt-following file, its quick-start test with both segmenters), under results/.
 SAM_TINY_RECIPES = (
     ("`configs/sam_tiny.yaml`", "sam_tiny", "prompt_following.json", "quickstart_sam_test.json"),
-    (
-        "the same, `--trainer.max_steps 3600`",
-        "sam_tiny_3600",
-        "sam_tiny_3600/prompt_following.json",
-        "sam_tiny_3600/quickstart_sam_test.json",
-    ),
 )
 
 

@@ -1,12 +1,13 @@
 """Training prompts drawn from ground-truth masks, in original-image pixels, batched on the device.
 
 Each image first gets its target (`choose_targets`): one of its objects, or, for some images
-prompted by points alone, the background, the region no object covers. A point on no object
-thus trains to the background region, as SAM given a point on a plain backdrop returns that
-backdrop (a segment, never an object). A training batch is split among prompt modes, each mode a
-group with one prompt layout (so each group is one batched decoder call): one foreground point
-(ambiguous, so SAM's three candidates are scored), several foreground points, foreground plus
-background points, a jittered box, and a jittered box with a foreground point.
+prompted by one point alone, nothing, the point then put on no object but within a few pixels
+of one. A point that misses an object thus trains to an empty mask, as SAM given a point on the
+backdrop returns the backdrop there, never the object beside it. A training batch is split
+among prompt modes, each mode a group with one prompt layout (so each group is one batched
+decoder call): one foreground point (ambiguous, so SAM's three candidates are scored), several
+foreground points, foreground plus background points, a jittered box, and a jittered box with
+a foreground point.
 `correction_clicks` adds one point in the error region of a
 prediction, labelled by the ground truth there, as SAM's interactive training does.
 """
@@ -14,6 +15,7 @@ prediction, labelled by the ground truth there, as SAM's interactive training do
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, Prompts
@@ -21,17 +23,19 @@ from lit_gradcam.prompts.geometry import flat_to_xy, lookup, mask_boxes
 
 #: Prompt modes; "point" alone is ambiguous and trained with the best of three masks.
 MODES = ("point", "points", "points_background", "box", "box_point")
-#: Modes whose prompts are points only, which may target the background.
-POINT_MODES = ("point", "points", "points_background")
 #: Objects with fewer visible pixels are never a target (a point could not find them).
 MIN_TARGET_AREA = 3
 
 
-def choose_targets(objects: Tensor, background_share: float) -> tuple[Tensor, Tensor]:
-    """Each image's target (B, H, W) bool among its visible object masks (B, K, H, W): with
-    chance `background_share`, and wherever no object has MIN_TARGET_AREA pixels, the background
-    (pixels of no object); else one object drawn uniformly among those that have. Also returns
-    which images target the background (B,) bool."""
+def choose_targets(
+    objects: Tensor, background_share: float, band: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Each image's target (B, H, W) bool among its visible object masks (B, K, H, W), and the
+    region (B, H, W) its prompt's points are drawn from. With chance `background_share`, and
+    wherever no object has MIN_TARGET_AREA pixels, the target is empty and the region the
+    pixels of no object within `band` pixels of one (`near_background`); else the target is
+    one object drawn uniformly among those that have, and the region that object. Also returns
+    which images have no target (B,) bool."""
     areas = objects.flatten(2).sum(2)
     eligible = areas >= MIN_TARGET_AREA
     batch = objects.shape[0]
@@ -40,8 +44,18 @@ def choose_targets(objects: Tensor, background_share: float) -> tuple[Tensor, Te
     weights = torch.where(eligible.any(1, keepdim=True), eligible.float(), 1.0)
     pick = torch.multinomial(weights, 1)[:, 0]
     chosen = objects[torch.arange(batch, device=objects.device), pick]
-    background = ~objects.any(1)
-    return torch.where(on_background[:, None, None], background, chosen), on_background
+    missed = on_background[:, None, None]
+    targets = torch.where(missed, torch.zeros_like(chosen), chosen)
+    regions = torch.where(missed, near_background(objects, band), chosen)
+    return targets, regions, on_background
+
+
+def near_background(objects: Tensor, band: int) -> Tensor:
+    """Pixels (B, H, W) of no object (B, K, H, W) within `band` pixels (chessboard distance)
+    of one: where a point that just misses an object lands."""
+    union = objects.any(1)
+    near = F.max_pool2d(union[:, None].float(), 2 * band + 1, stride=1, padding=band)[:, 0] > 0
+    return near & ~union
 
 
 def largest_object(objects: Tensor) -> Tensor:

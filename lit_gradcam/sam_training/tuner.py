@@ -31,7 +31,6 @@ from lit_gradcam.sam_training.cache import EmbeddingCache
 from lit_gradcam.sam_training.losses import LossTerms, mask_iou, sam_loss
 from lit_gradcam.sam_training.prompts import (
     MODES,
-    POINT_MODES,
     choose_targets,
     correction_clicks,
     largest_object,
@@ -67,9 +66,11 @@ class SamTuner(L.LightningModule):
     lr, weight_decay: AdamW; warmup_steps: linear warm-up, then a cosine decay to zero over
         the trainer's step budget.
     prompt_mix: share of each prompt mode in a batch (keys from `prompts.MODES`).
-    background_share: chance that an image prompted by points alone targets the background
-        (its points on no object, its target the region no object covers); 0 = always an
-        object, as SAM's own training samples masks.
+    background_share: chance that an image prompted by one point alone gets that point on no
+        object, within `background_band` pixels of one, and an empty target: a point that
+        misses an object returns nothing, not the object beside it (SAM returns the backdrop
+        there); 0 = every point on an object, as SAM's own training samples masks.
+    background_band: how far (pixels) from an object such a point may land.
     max_points: most points of one kind in the multi-point modes.
     box_jitter, box_max_jitter: box noise std as a fraction of the box side, capped in pixels.
     correction: also train a second pass with one correction click from the first pass's error.
@@ -96,6 +97,7 @@ class SamTuner(L.LightningModule):
         warmup_steps: int = 50,
         prompt_mix: dict[str, float] | None = None,
         background_share: float = 0.0,
+        background_band: int = 5,
         max_points: int = 3,
         box_jitter: float = 0.1,
         box_max_jitter: float = 20.0,
@@ -120,6 +122,8 @@ class SamTuner(L.LightningModule):
             raise ConfigError(f"prompt_mix shares must be >= 0 and not all 0, got {prompt_mix}")
         if not 0 <= background_share <= 1:
             raise ConfigError(f"background_share must be in [0, 1], got {background_share}")
+        if background_band < 1:
+            raise ConfigError(f"background_band must be >= 1, got {background_band}")
         if max_points < 1:
             raise ConfigError(f"max_points must be >= 1, got {max_points}")
         if border_weight < 0:
@@ -218,9 +222,9 @@ class SamTuner(L.LightningModule):
         state = self.embed(uint8_pixels(images))
         passes: list[LossTerms] = []
         for mode, index in split_modes(len(objects), hp.prompt_mix, objects.device).items():
-            share = hp.background_share if mode in POINT_MODES else 0.0
-            group, _ = choose_targets(objects[index], share)
-            prompts = sample_prompts(group, mode, hp.max_points, hp.box_jitter, hp.box_max_jitter)
+            share = hp.background_share if mode == "point" else 0.0
+            group, region, _ = choose_targets(objects[index], share, hp.background_band)
+            prompts = sample_prompts(region, mode, hp.max_points, hp.box_jitter, hp.box_max_jitter)
             first = self._loss(*self.decode(state, index, prompts, mode == "point"), group)
             passes.append(first)
             if hp.correction:

@@ -13,6 +13,7 @@ from lit_gradcam.sam_training.prompts import (
     correction_clicks,
     jittered_boxes,
     largest_object,
+    near_background,
     sample_pixels,
     sample_prompts,
     split_modes,
@@ -115,44 +116,60 @@ def _two_object_scenes(batch: int = 8) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("mode", ["point", "points", "points_background"])
-def test_each_point_targets_the_object_under_it_or_the_background(mode: str) -> None:
+def test_each_point_targets_the_object_under_it_or_nothing_just_beside_one(mode: str) -> None:
     torch.manual_seed(2)
     objects = _two_object_scenes(64)
-    background = ~objects.any(1)
-    targets, on_background = choose_targets(objects, background_share=0.3)
+    targets, regions, on_background = choose_targets(objects, background_share=0.3, band=4)
     assert 5 < on_background.sum() < 40
-    prompts = sample_prompts(targets, mode, max_points=3, jitter=0.1, max_jitter=20.0)
+    prompts = sample_prompts(regions, mode, max_points=3, jitter=0.1, max_jitter=20.0)
+    union = objects.any(1)
     for b in range(64):
         foreground = prompts.points[b][prompts.labels[b] == 1]
         under = [lookup(objects[b, k][None], foreground[None])[0] for k in range(3)]
         if on_background[b]:
-            assert torch.equal(targets[b], background[b])
-            assert not any(hit.any() for hit in under)  # every point on no object
+            assert not targets[b].any()  # nothing to return
+            assert not any(hit.any() for hit in under)  # every point on no object ...
+            for x, y in foreground.long().tolist():  # ... but at most 4 pixels from one
+                assert union[b, max(y - 4, 0) : y + 5, max(x - 4, 0) : x + 5].any()
         else:
             (k,) = [k for k in range(3) if torch.equal(targets[b], objects[b, k])]
+            assert torch.equal(regions[b], targets[b])
             assert under[k].all()  # every point on the target, the target's visible part
         ground = prompts.points[b][prompts.labels[b] == 0]
-        assert not lookup(targets[b][None], ground[None]).any()
+        assert not lookup(regions[b][None], ground[None]).any()
 
 
 def test_targets_are_objects_only_when_the_background_share_is_zero() -> None:
     torch.manual_seed(3)
     objects = _two_object_scenes(200)
-    targets, on_background = choose_targets(objects, background_share=0.0)
+    targets, _, on_background = choose_targets(objects, background_share=0.0, band=5)
     assert not on_background.any()
     picked = [int(torch.equal(targets[b], objects[b, 1])) for b in range(200)]
     assert 60 < sum(picked) < 140  # both objects, about evenly; never the empty slot
-    all_background, flags = choose_targets(objects, background_share=1.0)
-    assert flags.all() and torch.equal(all_background, ~objects.any(1).expand_as(all_background))
+    empty, regions, flags = choose_targets(objects, background_share=1.0, band=5)
+    assert flags.all() and not empty.any()
+    assert torch.equal(regions, near_background(objects, 5))
 
 
-def test_an_image_with_no_object_big_enough_targets_the_background() -> None:
+def test_an_image_with_no_object_big_enough_gets_no_target() -> None:
     objects = torch.zeros(2, 2, 10, 10, dtype=torch.bool)
     objects[0, 0, 0, 0] = True  # one pixel: too small to be a target
     objects[1, 1, 2:6, 2:6] = True
-    targets, on_background = choose_targets(objects, background_share=0.0)
+    targets, regions, on_background = choose_targets(objects, background_share=0.0, band=5)
     assert on_background.tolist() == [True, False]
-    assert torch.equal(targets[1], objects[1, 1]) and targets[0].sum() == 99
+    assert torch.equal(targets[1], objects[1, 1]) and not targets[0].any()
+    assert regions[0].sum() == 6 * 6 - 1  # around the pixel, up to 5 away, in the corner
+
+
+def test_near_background_is_the_ring_of_no_object_within_the_band() -> None:
+    objects = torch.zeros(1, 2, 20, 20, dtype=torch.bool)
+    objects[0, 0, 10, 10] = True
+    objects[0, 1, 10, 11] = True  # a second object beside it: part of the union, not the ring
+    near = near_background(objects, 2)[0]
+    expected = torch.zeros(20, 20, dtype=torch.bool)
+    expected[8:13, 8:14] = True
+    expected[10, 10:12] = False
+    assert torch.equal(near, expected)
 
 
 def test_largest_object_is_the_one_with_most_visible_pixels() -> None:
