@@ -61,10 +61,15 @@ def two_object_scenes(count: int, seed: int, split: str = "test") -> tuple[Tenso
     return torch.stack(images), torch.stack(masks)
 
 
+def _distance_to(region: np.ndarray) -> np.ndarray:
+    """Each pixel's distance to the nearest pixel of bool `region` (0 inside it)."""
+    return cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
 def farthest_pixel(region: np.ndarray) -> tuple[float, float]:
     """(x, y) of the pixel of bool `region` farthest from its outside (its most interior)."""
-    inside = np.pad(region.astype(np.uint8), 1)  # the frame counts as outside
-    distance = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    outside = np.pad(~region, 1, constant_values=True)  # the frame counts as outside
+    distance = _distance_to(outside)[1:-1, 1:-1]
     y, x = np.unravel_index(np.argmax(distance), distance.shape)
     return float(x), float(y)
 
@@ -75,11 +80,6 @@ def probe_points(masks: Tensor) -> Tensor:
     for pair in masks.numpy():
         points.append([*(farthest_pixel(mask) for mask in pair), farthest_pixel(~pair.any(0))])
     return torch.tensor(points)
-
-
-def _distance_to(region: np.ndarray) -> np.ndarray:
-    """Each pixel's distance to the nearest pixel of bool `region` (0 inside it)."""
-    return cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def near_miss_points(masks: Tensor) -> Tensor:

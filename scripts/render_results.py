@@ -276,7 +276,7 @@ def sam_tiny_recipes() -> str:
     return (
         "\n".join(lines)
         + f"\n\nFits: {'; '.join(commands)} ({runs['fit']['machine']}). Each results file "
-        "behind a row (`results/sam_tiny*/`, `results/prompt_following.json`, "
+        "behind a row (`results/sam_tiny/`, `results/prompt_following.json`, "
         "`results/quickstart_sam_test.json`) holds the command that made it."
     )
 
