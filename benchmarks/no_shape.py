@@ -9,8 +9,12 @@ validation pass over the folder's val split (images that all hold a shape), what
 the checkpoint was fitted with. It is then applied to the folder's test split (the share of
 shape images flagged, which should be small) and to background-only images of the foreign
 generator (`foreign.draw_background_only`; the share flagged, which should be large), of its
-val split (where the quantile was chosen) and of its test split. Nothing is tuned on the test
-images.
+val split (where the quantile was chosen) and of its test split, and to crops of the shapes
+generator's own `natural` photos (`natural_background_flagged`: the photos drawn behind the
+training shapes, and half of what `model.background_exposure` trains on, so an in-domain check,
+not a generalisation one). `--other-data` also applies it to another folder's test split, whose
+shapes the checkpoint never saw the like of (`other_test_shapes_flagged`). Nothing is tuned on
+the test images.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.data.backgrounds import NaturalBackgrounds
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import image_tensor
 
@@ -53,6 +58,17 @@ def background_images(
     )
 
 
+def natural_images(count: int, seed: int) -> torch.Tensor:
+    """`count` normalised crops of the shapes generator's `natural` background photos."""
+    source, rng = NaturalBackgrounds(), np.random.default_rng([seed, 1])
+    return torch.stack(
+        [
+            image_tensor(torch.from_numpy(source.sample(rng).copy()))
+            for _ in tqdm(range(count), desc="Drawing natural-photo backgrounds")
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", required=True, help="a ShapeClassifier checkpoint")
@@ -62,6 +78,9 @@ def main(argv: list[str] | None = None) -> dict:
     default = inspect.signature(ShapeClassifier).parameters["no_shape_quantile"].default
     parser.add_argument(
         "--quantile", type=float, default=default, help="model.no_shape_quantile to calibrate with"
+    )
+    parser.add_argument(
+        "--other-data", help="a folder of another generator: the share of its test split flagged"
     )
     parser.add_argument("--output", help="JSON file for the results")
     args = parser.parse_args(argv)
@@ -89,10 +108,19 @@ def main(argv: list[str] | None = None) -> dict:
         "background_flagged": round(
             flagged_share(model, background_images(sources, args.backgrounds, args.seed, "test")), 4
         ),
+        "natural_background_flagged": round(
+            flagged_share(model, natural_images(args.backgrounds, args.seed)), 4
+        ),
         "test_shape_images": len(test),
         "test_shapes_flagged": round(flagged_share(model, shapes), 4),
         "machine": platform.processor() or platform.machine(),
     }
+    if args.other_data:
+        other = ShapesFolder(args.other_data, "test")
+        record["other_data"] = args.other_data
+        record["other_test_shapes_flagged"] = round(
+            flagged_share(model, torch.stack([other[i][0] for i in range(len(other))])), 4
+        )
     print(json.dumps(record, indent=2))
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n")

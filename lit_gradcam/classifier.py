@@ -15,6 +15,7 @@ from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.augmentation import TrainAugmentation
+from lit_gradcam.background_exposure import BackgroundImages, ranking_loss
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 from lit_gradcam.models import STAGES, build_resnet, weight_enum
@@ -65,6 +66,11 @@ class ShapeClassifier(L.LightningModule):
             at the cell where it is highest (a shape is local, so one cell holds its evidence),
             averaged over the image and its mirror (the shapes are mirror-symmetric); low when
             no class finds its shape anywhere.
+        background_exposure: how many shape-free images (`lit_gradcam.background_exposure`)
+            join each training batch, as a share of its size; training ranks the shape images'
+            shape scores above theirs, so that `no_shape` flags images like them (docs/usage.md
+            has what it does and does not buy). 0: none.
+        background_exposure_weight: the weight of that ranking loss next to the cross-entropy.
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -86,6 +92,8 @@ class ShapeClassifier(L.LightningModule):
         channels_last: bool | None = None,
         no_shape_quantile: float = 0.015,
         no_shape_temperature: float = 4.0,
+        background_exposure: float = 0.0,
+        background_exposure_weight: float = 1.0,
     ) -> None:
         super().__init__()
         require_at_least("model", 2, num_classes=num_classes)
@@ -113,6 +121,13 @@ class ShapeClassifier(L.LightningModule):
                 "model.no_shape_quantile must be in [0, 1) and model.no_shape_temperature > 0, "
                 f"got {no_shape_quantile} and {no_shape_temperature}"
             )
+        require_at_least(
+            "model",
+            0,
+            background_exposure=background_exposure,
+            background_exposure_weight=background_exposure_weight,
+        )
+        self._backgrounds: BackgroundImages | None = None
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_shape_scores = CatMetric()
@@ -140,6 +155,10 @@ class ShapeClassifier(L.LightningModule):
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
         self._channels_last = channels_last
         self._apply_memory_format()
+        if stage == "fit" and self.hparams.background_exposure > 0 and self._backgrounds is None:
+            # seeded from torch's generator (so `seed_everything` fixes it), apart per rank
+            seed = int(torch.randint(2**62, ())) + self.global_rank
+            self._backgrounds = BackgroundImages(seed)
 
     def _build_backbone(self, weights: str | None = None) -> nn.Module:
         """A ResNet as the hyper-parameters describe it, with torchvision's `weights` or none."""
@@ -206,10 +225,25 @@ class ShapeClassifier(L.LightningModule):
         if not self._size_recorded:
             self.input_size.copy_(torch.tensor(images.shape[-2:]))
             self._size_recorded = True
+        count = len(images)
+        backgrounds = round(self.hparams.background_exposure * count)
+        if self._backgrounds is not None and backgrounds > 0:
+            drawn = self._backgrounds.draw(backgrounds, images.shape[-2:], images.device)
+            images = torch.cat([images, drawn.to(images.dtype)])
         if self.augmentation is not None:
             images = self.augmentation(images, self.augmentation_strength())
-        loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
+        features = self.features(images)
+        loss = F.cross_entropy(
+            self.head(features[:count]), labels, label_smoothing=self.hparams.label_smoothing
+        )
         self.log("train/loss", loss, prog_bar=True)
+        if len(images) > count:
+            scores = self.local_shape_score(features)
+            exposure = ranking_loss(
+                scores[:count], scores[count:], self.hparams.no_shape_temperature
+            )
+            self.log("train/background_loss", exposure)
+            loss = loss + self.hparams.background_exposure_weight * exposure
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:

@@ -151,6 +151,11 @@ CASES = [
     ),
     Case("model.arch typo", "fit --model.arch resnet19", "model.arch must be one of"),
     Case(
+        "negative background exposure",
+        "fit --model.background_exposure -0.5",
+        "model.background_exposure must be >= 0, got -0.5",
+    ),
+    Case(
         "predict_strategy unknown",
         "fit --method.predict_strategy CentrePoint",
         "method.predict_strategy 'CentrePoint' is not one of the method's strategies",
