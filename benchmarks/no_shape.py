@@ -33,8 +33,8 @@ from foreign import ForeignBackgrounds, draw_background_only
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lit_gradcam.background_exposure import BackgroundImages
 from lit_gradcam.classifier import ShapeClassifier
-from lit_gradcam.data.backgrounds import NaturalBackgrounds
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import image_tensor
 
@@ -54,17 +54,6 @@ def background_images(
         [
             image_tensor(torch.from_numpy(np.array(draw_background_only(sources, seed, split, i))))
             for i in tqdm(range(count), desc=f"Drawing {split} background-only images")
-        ]
-    )
-
-
-def natural_images(count: int, seed: int) -> torch.Tensor:
-    """`count` normalised crops of the shapes generator's `natural` background photos."""
-    source, rng = NaturalBackgrounds(), np.random.default_rng([seed, 1])
-    return torch.stack(
-        [
-            image_tensor(torch.from_numpy(source.sample(rng).copy()))
-            for _ in tqdm(range(count), desc="Drawing natural-photo backgrounds")
         ]
     )
 
@@ -109,7 +98,10 @@ def main(argv: list[str] | None = None) -> dict:
             flagged_share(model, background_images(sources, args.backgrounds, args.seed, "test")), 4
         ),
         "natural_background_flagged": round(
-            flagged_share(model, natural_images(args.backgrounds, args.seed)), 4
+            flagged_share(
+                model, BackgroundImages(args.seed).photo_crops(args.backgrounds, shapes.shape[-2:])
+            ),
+            4,
         ),
         "test_shape_images": len(test),
         "test_shapes_flagged": round(flagged_share(model, shapes), 4),

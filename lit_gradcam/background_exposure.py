@@ -34,24 +34,25 @@ class BackgroundImages:
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
 
+    def photo_crops(self, count: int, size: tuple[int, int]) -> Tensor:
+        """`count` crops (count, 3, *size) of the shapes generator's `natural` photos."""
+        crops = torch.stack(
+            [
+                image_tensor(torch.from_numpy(self.photos.sample(self.rng).copy()))
+                for _ in range(count)
+            ]
+        )
+        if tuple(crops.shape[-2:]) != tuple(size):
+            crops = F.interpolate(crops, size=size, mode="bilinear", align_corners=False)
+        return crops
+
     def draw(self, count: int, size: tuple[int, int], device: torch.device) -> Tensor:
         """`count` backgrounds (count, 3, *size) on `device`: the first half photo crops, the
         rest scenes."""
-        height, width = size
-        parts = []
         photos = (count + 1) // 2
-        if photos:
-            crops = torch.stack(
-                [
-                    image_tensor(torch.from_numpy(self.photos.sample(self.rng).copy()))
-                    for _ in range(photos)
-                ]
-            )
-            if tuple(crops.shape[-2:]) != (height, width):
-                crops = F.interpolate(crops, size=size, mode="bilinear", align_corners=False)
-            parts.append(crops)
+        parts = [self.photo_crops(photos, size)]
         if count > photos:
-            scenes = self.scenes.sample(count - photos, height, width, self.generator)
+            scenes = self.scenes.sample(count - photos, *size, self.generator)
             parts.append(normalize_imagenet(scenes / 255))
         return torch.cat(parts).to(device)
 
