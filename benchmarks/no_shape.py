@@ -3,16 +3,15 @@
     python benchmarks/no_shape.py --ckpt checkpoints/recipes/foreign3500_shapes/last.ckpt \
         --data data/foreign3500 --output results/no_shape_foreign3500.json
 
-The flag is the classifier's own (`ShapeClassifier.no_shape`): its threshold is calibrated as
-a `fit` with `--model.no_shape_quantile` (default: the classifier's) calibrates it, by a
-validation pass over the folder's val split (images that all hold a shape), whatever quantile
-the checkpoint was fitted with. It is then applied to the folder's test split (the share of
-shape images flagged, which should be small) and to background-only images of the foreign
-generator (`foreign.draw_background_only`; the share flagged, which should be large), of its
-val split (where the quantile was chosen) and of its test split, and to crops of the shapes
-generator's own `natural` photos (`natural_background_flagged`: the photos drawn behind the
-training shapes, and half of what `model.background_exposure` trains on, so an in-domain check,
-not a generalisation one). `--other-data` also applies it to another folder's test split, whose
+The flag is the classifier checkpoint's own (`ShapeClassifier.no_shape`: its presence net's
+score): its threshold is calibrated as a `fit` with `--model.no_shape_quantile` (default: the
+classifier's) calibrates it, by a validation pass over the folder's val split (images that all
+hold a shape), whatever quantile the checkpoint was fitted with. It is then applied to the
+folder's test split (the share of shape images flagged, which should be small) and to
+background-only images of the foreign generator (`foreign.draw_background_only`; the share
+flagged, which should be large), of its val split and of its test split, and to crops of the
+shapes generator's own `natural` photos (`natural_background_flagged`: the photos drawn behind
+its training shapes). `--other-data` also applies it to another folder's test split, whose
 shapes the checkpoint never saw the like of (`other_test_shapes_flagged`). Nothing is tuned on
 the test images.
 """
@@ -33,8 +32,8 @@ from foreign import ForeignBackgrounds, draw_background_only
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lit_gradcam.background_exposure import BackgroundImages
 from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.data.backgrounds import NaturalBackgrounds
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import image_tensor
 
@@ -55,6 +54,14 @@ def background_images(
             image_tensor(torch.from_numpy(np.array(draw_background_only(sources, seed, split, i))))
             for i in tqdm(range(count), desc=f"Drawing {split} background-only images")
         ]
+    )
+
+
+def natural_crops(count: int, seed: int) -> torch.Tensor:
+    """`count` normalised crops of the shapes generator's `natural` photos."""
+    photos, rng = NaturalBackgrounds(), np.random.default_rng(seed)
+    return torch.stack(
+        [image_tensor(torch.from_numpy(photos.sample(rng).copy())) for _ in range(count)]
     )
 
 
@@ -88,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         "checkpoint": args.ckpt,
         "data": args.data,
         "quantile": model.hparams.no_shape_quantile,
-        "temperature": model.hparams.no_shape_temperature,
-        "threshold": round(model.no_shape_local_threshold.item(), 4),
+        "threshold": round(model.no_shape_presence_threshold.item(), 4),
         "background_images": args.backgrounds,
         "val_background_flagged": round(
             flagged_share(model, background_images(sources, args.backgrounds, args.seed, "val")), 4
@@ -98,9 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
             flagged_share(model, background_images(sources, args.backgrounds, args.seed, "test")), 4
         ),
         "natural_background_flagged": round(
-            flagged_share(
-                model, BackgroundImages(args.seed).photo_crops(args.backgrounds, shapes.shape[-2:])
-            ),
+            flagged_share(model, natural_crops(args.backgrounds, args.seed)),
             4,
         ),
         "test_shape_images": len(test),

@@ -11,6 +11,7 @@ step so that each sees the same machine; each is the median of its steps:
 - channels_last; bf16 autocast; bf16 autocast with channels_last; the same with fused AdamW;
   optionally `torch.compile` of the last (`--compile`: it compiles for minutes on a CPU);
 - augmentation: `TrainAugmentation` alone, at full strength, on one batch;
+- presence_net: the no-shape flag's `ShapePresence` step alone, part of the quick start's step;
 - quick start: `python main.py fit --config configs/quickstart.yaml`'s own step, through
   Lightning with its data loader, augmentation at full strength and the CLI's default
   precision, timed from one batch's end to the next on a small generated folder (the weights
@@ -43,6 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lit_gradcam.augmentation import TrainAugmentation
 from lit_gradcam.cli import cli_main
+from lit_gradcam.shape_presence import ShapePresence
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = (48, 64)
@@ -75,6 +77,25 @@ def augmentation_step(batch: int) -> Callable[[], None]:
     augmentation = TrainAugmentation()
     images = torch.randn(batch, 3, *IMAGE_SIZE)
     return lambda: augmentation(images)
+
+
+def presence_step(batch: int) -> Callable[[], None]:
+    """One optimizer step of the no-shape flag's presence net (`ShapePresence.loss`), which the
+    quick start's step also takes, at the quick start's bf16 autocast."""
+    net = ShapePresence()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=True)
+    images = torch.randn(batch, 3, *IMAGE_SIZE)
+    masks = torch.rand(batch, *IMAGE_SIZE) < 0.1
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = net.loss(images, masks, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 def step_flops(model: torch.nn.Module, batch: int) -> int:
@@ -162,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         "bf16_channels_last": raw_step(b, channels_last=True, bf16=True, fused=False),
         "bf16_channels_last_fused_adamw": raw_step(b, channels_last=True, bf16=True, fused=True),
         "augmentation": augmentation_step(b),
+        "presence_net": presence_step(b),
     }
     if args.compile:
         variants["compiled"] = raw_step(b, True, True, True, compile_model=True)
@@ -178,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
             "seconds_per_step": round(value, 4),
             "ratio_to_plain": round(value / plain, 3),
             "gflops_per_second": None
-            if name == "augmentation"
+            if name in ("augmentation", "presence_net")
             else round(flops.get(name, flops["plain"]) / value / 1e9, 1),
         }
         for name, value in seconds.items()

@@ -15,16 +15,17 @@ from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.augmentation import TrainAugmentation
-from lit_gradcam.background_exposure import BackgroundImages, ranking_loss
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 from lit_gradcam.models import STAGES, build_resnet, weight_enum
+from lit_gradcam.shape_presence import ShapePresence
 
 #: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
 DEFAULT_AUGMENTATION = lazy_instance(TrainAugmentation)
-#: The buffer of the no-shape threshold (of the per-cell score; the whole-image score's was
-#: `no_shape_threshold`).
-NO_SHAPE_THRESHOLD = "no_shape_local_threshold"
+#: The buffer of the no-shape threshold, on `ShapePresence.score`'s scale.
+NO_SHAPE_THRESHOLD = "no_shape_presence_threshold"
+#: Thresholds of earlier no-shape scores (the classifier's logit energy), on other scales.
+EARLIER_THRESHOLDS = ("no_shape_threshold", "no_shape_local_threshold")
 #: Loaders of the `weights` torchvision does not have, by name: each loads them into a
 #: fresh `build_resnet` model, given (model, arch, stem_maxpool, stages). The modules that make such
 #: weights train this classifier, so they sit above it and fill this in when imported
@@ -58,19 +59,9 @@ class ShapeClassifier(L.LightningModule):
         channels_last: run the network in channels-last memory format; None: when the trainer
             trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
         no_shape_quantile: share of the validation images (which all hold a shape) that
-            `no_shape` would flag: the flag's threshold is that quantile of their shape scores,
-            measured at each validation and saved in the checkpoint. A larger share flags more
-            of the images without a shape, and more of those with one.
-        no_shape_temperature: the temperature T of the shape score: the energy
-            T * logsumexp(logits / T) of the head's logits at each cell of the last feature map,
-            at the cell where it is highest (a shape is local, so one cell holds its evidence),
-            averaged over the image and its mirror (the shapes are mirror-symmetric); low when
-            no class finds its shape anywhere.
-        background_exposure: how many shape-free images (`lit_gradcam.background_exposure`)
-            join each training batch, as a share of its size; training ranks the shape images'
-            shape scores above theirs, so that `no_shape` flags images like them (docs/usage.md
-            has what it does and does not buy). 0: none.
-        background_exposure_weight: the weight of that ranking loss next to the cross-entropy.
+            `no_shape` would flag: the flag's threshold is that quantile of their presence
+            scores (`ShapePresence`), measured at each validation and saved in the checkpoint.
+            A larger share flags more of the images without a shape, and more of those with one.
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -90,10 +81,7 @@ class ShapeClassifier(L.LightningModule):
         stages: int = STAGES,
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
-        no_shape_quantile: float = 0.015,
-        no_shape_temperature: float = 4.0,
-        background_exposure: float = 0.0,
-        background_exposure_weight: float = 1.0,
+        no_shape_quantile: float = 0.01,
     ) -> None:
         super().__init__()
         require_at_least("model", 2, num_classes=num_classes)
@@ -116,21 +104,14 @@ class ShapeClassifier(L.LightningModule):
         self.model = self._build_backbone()
         self._pretrained_loaded = False
         self._channels_last = False
-        if not 0 <= no_shape_quantile < 1 or no_shape_temperature <= 0:
-            raise ConfigError(
-                "model.no_shape_quantile must be in [0, 1) and model.no_shape_temperature > 0, "
-                f"got {no_shape_quantile} and {no_shape_temperature}"
-            )
-        require_at_least(
-            "model",
-            0,
-            background_exposure=background_exposure,
-            background_exposure_weight=background_exposure_weight,
-        )
-        self._backgrounds: BackgroundImages | None = None
+        if not 0 <= no_shape_quantile < 1:
+            raise ConfigError(f"model.no_shape_quantile must be in [0, 1), got {no_shape_quantile}")
+        # the no-shape flag's own net: it learns from the masks, the ResNet from labels only
+        self.presence = ShapePresence()
+        self._presence_generator: torch.Generator | None = None
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_shape_scores = CatMetric()
+        self.val_presence_scores = CatMetric()
         # (height, width) of the training images; (0, 0) until the first training step
         self.register_buffer("input_size", torch.zeros(2, dtype=torch.int64))
         # scores below it are flagged as holding no shape; -inf until the first validation
@@ -155,10 +136,6 @@ class ShapeClassifier(L.LightningModule):
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
         self._channels_last = channels_last
         self._apply_memory_format()
-        if stage == "fit" and self.hparams.background_exposure > 0 and self._backgrounds is None:
-            # seeded from torch's generator (so `seed_everything` fixes it), apart per rank
-            seed = int(torch.randint(2**62, ())) + self.global_rank
-            self._backgrounds = BackgroundImages(seed)
 
     def _build_backbone(self, weights: str | None = None) -> nn.Module:
         """A ResNet as the hyper-parameters describe it, with torchvision's `weights` or none."""
@@ -198,53 +175,28 @@ class ShapeClassifier(L.LightningModule):
             return 0.0
         return (progress - start) / (end - start)
 
-    def shape_score(self, images: Tensor, features: Tensor | None = None) -> Tensor:
-        """How surely some class finds its shape somewhere, per image: the mean over the image
-        and its mirror of `local_shape_score`. `features`: the images' own, where the caller
-        has them already."""
-        if features is None:
-            features = self.features(images)
-        mirrored = self.local_shape_score(self.features(images.flip(-1)))
-        return (self.local_shape_score(features) + mirrored) / 2
-
-    def local_shape_score(self, features: Tensor) -> Tensor:
-        """The head applied to each cell of `features` (the pooled logits are these cells'
-        mean), their energy at `no_shape_temperature`, at the cell where it is highest."""
-        fc = self.model.fc
-        cells = torch.einsum("nchw,kc->nhwk", features.float(), fc.weight.float()) + fc.bias
-        t = self.hparams.no_shape_temperature
-        return (t * torch.logsumexp(cells / t, dim=-1)).flatten(1).amax(dim=1)
-
     def no_shape(self, images: Tensor) -> Tensor:
-        """Per image, whether its shape score is below the validation quantile: an image that
-        most likely holds none of the shapes (False everywhere before any validation)."""
-        return self.shape_score(images) < self.no_shape_local_threshold
+        """Per image, whether its presence score is below the validation quantile: an image
+        that most likely holds none of the shapes (False everywhere before any validation)."""
+        return self.presence.score(images) < self.no_shape_presence_threshold
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, labels, _ = batch  # the mask is never used: the classifier learns from labels
+        images, labels, masks = batch  # the masks train the presence net only, never the ResNet
         if not self._size_recorded:
             self.input_size.copy_(torch.tensor(images.shape[-2:]))
             self._size_recorded = True
-        count = len(images)
-        backgrounds = round(self.hparams.background_exposure * count)
-        if self._backgrounds is not None and backgrounds > 0:
-            drawn = self._backgrounds.draw(backgrounds, images.shape[-2:], images.device)
-            images = torch.cat([images, drawn.to(images.dtype)])
+        if self._presence_generator is None:
+            # from torch's seed (so `seed_everything` fixes it) without drawing from its
+            # generator, which the classifier's own draws use; apart per rank
+            seed = torch.initial_seed() + self.global_rank
+            self._presence_generator = torch.Generator().manual_seed(seed)
+        presence_loss = self.presence.loss(images, masks, self._presence_generator)
+        self.log("train/presence_loss", presence_loss)
         if self.augmentation is not None:
             images = self.augmentation(images, self.augmentation_strength())
-        features = self.features(images)
-        loss = F.cross_entropy(
-            self.head(features[:count]), labels, label_smoothing=self.hparams.label_smoothing
-        )
+        loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True)
-        if len(images) > count:
-            scores = self.local_shape_score(features)
-            exposure = ranking_loss(
-                scores[:count], scores[count:], self.hparams.no_shape_temperature
-            )
-            self.log("train/background_loss", exposure)
-            loss = loss + self.hparams.background_exposure_weight * exposure
-        return loss
+        return loss + presence_loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
@@ -253,28 +205,31 @@ class ShapeClassifier(L.LightningModule):
         self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
-        self.val_shape_scores.update(self.shape_score(images, features))
+        self.val_presence_scores.update(self.presence.score(images))
 
     def on_validation_epoch_end(self) -> None:
         """Set the no-shape threshold from this validation's shape scores (every rank's)."""
-        scores = self.val_shape_scores.compute()
-        self.val_shape_scores.reset()
+        scores = self.val_presence_scores.compute()
+        self.val_presence_scores.reset()
         if not self.trainer.sanity_checking:
             threshold = torch.quantile(scores.flatten().float(), self.hparams.no_shape_quantile)
-            self.no_shape_local_threshold.copy_(threshold)
+            self.no_shape_presence_threshold.copy_(threshold)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint saved before the input size and the no-shape threshold were kept loads
-        with neither known; so does the threshold of an earlier checkpoint's whole-image score
-        (`no_shape_threshold`), which is not on this score's scale. One with another number of
+        """A checkpoint saved before the input size and the no-shape flag's presence net were
+        kept loads with neither known (the net untrained, the flag off); the threshold of an
+        earlier no-shape score, on another scale, is dropped. One with another number of
         residual stages than the config's (a four-stage checkpoint saved before `stages`
         existed, tested with a config that drops layer4, or a config that does not say)
         rebuilds the backbone as the checkpoint has it, and says so: the weights decide what the
         network is."""
         state = checkpoint["state_dict"]
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
-        state.pop("no_shape_threshold", None)
-        state.setdefault(NO_SHAPE_THRESHOLD, torch.tensor(float("-inf")))
+        for name in EARLIER_THRESHOLDS:
+            state.pop(name, None)
+        if not any(key.startswith("presence.") for key in state):
+            state.update({f"presence.{k}": v for k, v in self.presence.state_dict().items()})
+            state[NO_SHAPE_THRESHOLD] = torch.tensor(float("-inf"))
         found = [re.match(r"model\.layer(\d)\.", key) for key in state]
         saved = max((int(match.group(1)) for match in found if match), default=None)
         if saved is not None and saved != self.hparams.stages:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 import traceback
 import zipfile
@@ -146,6 +148,25 @@ class LitGradCamCLI(LightningCLI):
             ("trainer.logger.init_args.save_dir", getattr(init_args, "save_dir", None)),
         ):
             _require_folder(setting, folder)
+        self._drop_removed_hyper_parameters(config.get("model"))
+
+    def _drop_removed_hyper_parameters(self, model: Any) -> None:
+        """A checkpoint's hyper-parameters that its class no longer takes (saved by an earlier
+        version: `model.no_shape_temperature`, say) reach the model as `dict_kwargs`, which would
+        fail in its constructor; they are dropped, and the log names them."""
+        extra = getattr(model, "dict_kwargs", None)
+        if not extra:
+            return
+        module, _, name = str(model.class_path).rpartition(".")
+        accepted = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+        removed = sorted(key for key in extra if key not in accepted)
+        for key in removed:
+            del extra[key]
+        if removed:
+            rank_zero_warn(
+                f"--ckpt_path: the checkpoint's hyper-parameters {removed} are not "
+                f"{name}'s any more (an earlier version saved it); loading it without them"
+            )
 
     def instantiate_classes(self) -> None:
         """As LightningCLI does, minus the no-click evaluation and the mask writer when the model

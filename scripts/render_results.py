@@ -349,70 +349,22 @@ def no_shape() -> str:
         for stem in ("no_shape_quickstart", "no_shape_foreign3500")
     ]
     lines = [
-        "| checkpoint (trained on) | threshold: quantile of val shape scores "
-        "| background-only images flagged: val / test | test shape images flagged |",
-        "|---|---|---|---|",
+        "| checkpoint (trained on) | threshold: quantile of val presence scores "
+        "| background-only images flagged (foreign generator): val / test "
+        "| natural-photo crops flagged | test shape images flagged "
+        "| the other generator's test shapes flagged |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
             f"| `{run['checkpoint']}` (`{run['data']}`) | {run['quantile']:.1%} "
             f"| {run['val_background_flagged']:.1%} / {run['background_flagged']:.1%} of "
-            f"{run['background_images']} each | {run['test_shapes_flagged']:.1%} of "
-            f"{run['test_shape_images']} |"
+            f"{run['background_images']} each | {run['natural_background_flagged']:.1%} "
+            f"| {run['test_shapes_flagged']:.1%} of {run['test_shape_images']} "
+            f"| {run['other_test_shapes_flagged']:.1%} (`{run['other_data']}`) |"
         )
     commands = "; ".join(f"`{run['command']}`" for run in runs)
     return "\n".join(lines) + f"\n\nReproduce: {commands}."
-
-
-#: The background-exposure comparison: result stem, what was fitted, the fit's command (None:
-#: the recipe's own, from its results file).
-EXPOSURE_RUNS = (
-    ("quickstart", "quick start", "python main.py fit --config configs/quickstart.yaml"),
-    (
-        "quickstart_exposure",
-        "quick start, background_exposure 0.25",
-        "python main.py fit --config configs/quickstart.yaml --model.background_exposure 0.25 "
-        "--checkpoint.dirpath checkpoints/exposure/quickstart "
-        "--trainer.logger.init_args.name exposure/quickstart",
-    ),
-    ("foreign3500", "foreign3500_shapes recipe", None),
-    (
-        "foreign3500_exposure",
-        "foreign3500_shapes recipe, background_exposure 0.25",
-        "python main.py fit --config configs/quickstart.yaml --data.root data/foreign3500 "
-        "--data.generate false --model.background_exposure 0.25 "
-        "--checkpoint.dirpath checkpoints/exposure/foreign3500 "
-        "--trainer.logger.init_args.name exposure/foreign3500",
-    ),
-)
-
-
-def no_shape_exposure() -> str:
-    """The no-shape flag with and without background exposure, fitted and measured in one
-    session."""
-    lines = [
-        "| fit | background-only images flagged (foreign): val / test "
-        "| natural-photo crops flagged | test shape images flagged "
-        "| the other generator's test shapes flagged |",
-        "|---|---|---|---|---|",
-    ]
-    commands = []
-    for stem, label, fit in EXPOSURE_RUNS:
-        run = json.loads((RESULTS / "no_shape_exposure" / f"{stem}.json").read_text())
-        lines.append(
-            f"| {label} | {run['val_background_flagged']:.1%} / {run['background_flagged']:.1%} "
-            f"| {run['natural_background_flagged']:.1%} | {run['test_shapes_flagged']:.1%} "
-            f"| {run['other_test_shapes_flagged']:.1%} (`{run['other_data']}`) |"
-        )
-        if fit is None:
-            recipe = json.loads((RESULTS / "recipes" / f"{stem}_shapes.json").read_text())
-            fit = recipe["fit_command"]
-        commands.append(f"- {label}: `{fit}`, then `{run['command']}`")
-    return (
-        "\n".join(lines)
-        + "\n\nReproduce, one fit and one measurement each:\n"
-        + "\n".join(commands)
-    )
 
 
 #: Generated README blocks: marker name -> renderer.
@@ -436,7 +388,6 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
     "sam-batched-decode": sam_batched_decode,
     "no-shape": no_shape,
-    "no-shape-exposure": no_shape_exposure,
 }
 
 

@@ -151,9 +151,9 @@ CASES = [
     ),
     Case("model.arch typo", "fit --model.arch resnet19", "model.arch must be one of"),
     Case(
-        "negative background exposure",
-        "fit --model.background_exposure -0.5",
-        "model.background_exposure must be >= 0, got -0.5",
+        "no-shape quantile out of range",
+        "fit --model.no_shape_quantile 1.5",
+        "model.no_shape_quantile must be in [0, 1), got 1.5",
     ),
     Case(
         "predict_strategy unknown",
@@ -336,3 +336,29 @@ def _split(rest: list[str]) -> list[str]:
         else:
             out.append(word)
     return out
+
+
+def test_a_checkpoint_with_hyper_parameters_since_removed_predicts_and_says_so(
+    tmp_path: Path, checkpoint: Path
+) -> None:
+    """A checkpoint of an earlier version, whose hyper-parameters name a setting the classifier
+    no longer takes, predicts through the CLI (that setting dropped, and named in a warning)
+    instead of failing in the model's constructor."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved["hyper_parameters"]["no_shape_temperature"] = 4.0
+    old = tmp_path / "old.ckpt"
+    torch.save(saved, old)
+    images = tmp_path / "images"
+    images.mkdir()
+    torchvision.io.write_png(torch.zeros(3, 48, 64, dtype=torch.uint8), str(images / "a.png"))
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"\['no_shape_temperature'\] are not ShapeClassifier's"):
+        cli_main(
+            [
+                "predict", *_tiny(tmp_path), "--trainer.logger", "false",
+                "--ckpt_path", str(old),
+                "--data.predict_dir", str(images), "--output.output_dir", str(out),
+            ]
+        )  # fmt: skip
+    assert (out / "a_mask.png").is_file()
+    assert "a.png" in (out / "predictions.csv").read_text()

@@ -4,7 +4,6 @@ import logging
 
 import pytest
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -49,20 +48,27 @@ class _Spy(TrainAugmentation):
         return images
 
 
-def test_training_step_augments_images_and_never_reads_masks() -> None:
+def test_masks_train_the_presence_net_and_never_reach_the_resnet() -> None:
+    """The classifier learns from labels only: its ResNet's gradients are the same whatever the
+    masks, while those of the presence net (the no-shape flag's own segmenter) follow them."""
     images = torch.randn(4, 3, 48, 64)
     labels = torch.tensor([0, 1, 2, 3])
     spy = _Spy()
-    model = ShapeClassifier(augmentation=spy)
-    losses = []
+    gradients = []
     for masks in (
         torch.zeros(4, 48, 64, dtype=torch.bool),
         torch.ones(4, 48, 64, dtype=torch.bool),
     ):
         torch.manual_seed(0)
-        losses.append(model.training_step((images, labels, masks), 0))
+        model = ShapeClassifier(augmentation=spy)
+        model.training_step((images, labels, masks), 0).backward()
+        gradients.append({name: p.grad for name, p in model.named_parameters()})
     assert len(spy.seen) == 2 and torch.equal(spy.seen[0], images)
-    assert torch.equal(losses[0], losses[1])  # the mask changes nothing
+    resnet = [name for name in gradients[0] if name.startswith("model.")]
+    presence = [name for name in gradients[0] if name.startswith("presence.")]
+    assert resnet and presence and len(resnet) + len(presence) == len(gradients[0])
+    assert all(torch.equal(gradients[0][name], gradients[1][name]) for name in resnet)
+    assert not all(torch.equal(gradients[0][name], gradients[1][name]) for name in presence)
 
 
 def test_augmentation_ramps_from_mirror_only_to_full_strength_over_the_run(make_trainer) -> None:
@@ -117,35 +123,23 @@ def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(
     tmp_path, make_trainer
 ) -> None:
     """After fit, the checkpoint holds the training images' size and the no-shape threshold:
-    the `no_shape_quantile` of the validation images' shape scores, computed here by hand (the
-    head as a 1x1 convolution over torchvision's last feature map, the energy at T = 4 per
-    cell, the highest cell, averaged over the image and its mirror)."""
+    the `no_shape_quantile` of the validation images' presence scores, computed here by hand
+    (the presence net's pixel probabilities, ranked, the mean of the `top_pixels` highest)."""
     torch.manual_seed(0)
     images, labels = torch.randn(12, 3, 40, 56), torch.arange(12) % 5
     masks = torch.zeros(12, 40, 56, dtype=torch.bool)
+    masks[:, 10:20, 15:30] = True
     model = ShapeClassifier(augmentation=None, no_shape_quantile=0.25)
     assert model.input_size.tolist() == [0, 0] and not model.no_shape(images[:3]).any()
     trainer = make_trainer(max_epochs=1, limit_val_batches=1.0)
     batches = DataLoader(TensorDataset(images, labels, masks), batch_size=4)
     trainer.fit(model, train_dataloaders=batches, val_dataloaders=batches)
     model.eval()
-    seen = []
-    hook = model.model.layer4.register_forward_hook(lambda m, i, output: seen.append(output))
     with torch.no_grad():
-        model.model(images)
-        model.model(images.flip(-1))
-    hook.remove()
-    fc = model.model.fc
-    per_view = [
-        (4.0 * torch.logsumexp(F.conv2d(maps, fc.weight[:, :, None, None], fc.bias) / 4.0, 1))
-        .flatten(1)
-        .max(dim=1)
-        .values
-        for maps in seen
-    ]
-    scores = (per_view[0] + per_view[1]) / 2
+        ranked = torch.sigmoid(model.presence(images)).flatten(1).sort(1, descending=True)
+    scores = ranked.values[:, : model.presence.top_pixels].mean(dim=1)
     expected = torch.quantile(scores, 0.25)
-    threshold = model.no_shape_local_threshold
+    threshold = model.no_shape_presence_threshold
     torch.testing.assert_close(threshold, expected, rtol=1e-4, atol=1e-4)
     with torch.no_grad():
         assert model.no_shape(images).tolist() == (scores < threshold).tolist()
@@ -153,22 +147,27 @@ def test_the_checkpoint_keeps_the_training_size_and_the_no_shape_threshold(
     trainer.save_checkpoint(checkpoint)
     loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     assert loaded.input_size.tolist() == [40, 56]
-    torch.testing.assert_close(loaded.no_shape_local_threshold, threshold)
+    torch.testing.assert_close(loaded.no_shape_presence_threshold, threshold)
+    torch.testing.assert_close(loaded.presence.state_dict(), model.presence.state_dict())
 
 
-def test_a_checkpoint_saved_before_the_size_was_kept_still_loads(tmp_path) -> None:
+def test_a_checkpoint_saved_before_the_size_and_the_presence_net_were_kept_still_loads(
+    tmp_path,
+) -> None:
+    """Such a checkpoint (its threshold that of the classifier's energy, on another scale, and
+    hyper-parameters since removed) loads with its ResNet and no flag."""
     checkpoint = tmp_path / "old.ckpt"
     model = ShapeClassifier(augmentation=None)
     state = {
         k: v
         for k, v in model.state_dict().items()
-        if k not in ("input_size", "no_shape_local_threshold")
+        if k not in ("input_size", "no_shape_presence_threshold") and not k.startswith("presence.")
     }
-    state["no_shape_threshold"] = torch.tensor(5.0)  # an earlier score's: not on this scale
+    state["no_shape_local_threshold"] = torch.tensor(5.0)
     torch.save(
         {
             "state_dict": state,
-            "hyper_parameters": dict(model.hparams),
+            "hyper_parameters": {**model.hparams, "no_shape_temperature": 4.0},
             "pytorch-lightning_version": "2.5.0",
         },
         checkpoint,
@@ -176,6 +175,7 @@ def test_a_checkpoint_saved_before_the_size_was_kept_still_loads(tmp_path) -> No
     loaded = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     assert loaded.input_size.tolist() == [0, 0]
     assert not loaded.no_shape(torch.randn(2, 3, 48, 64)).any()
+    torch.testing.assert_close(loaded.model.state_dict(), model.model.state_dict())
 
 
 def test_fewer_stages_end_the_network_at_the_last_stage_kept() -> None:

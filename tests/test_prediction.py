@@ -83,46 +83,38 @@ def _predict(trained: dict[str, Path], out: Path, *extra: str, folder: Path | No
     )  # fmt: skip
 
 
-def _logits_by_hand(
-    checkpoint: Path,
-    image_file: Path,
-    size: tuple[int, int] = (48, 64),
-    model: ShapeClassifier | None = None,
-    mirror: bool = False,
-) -> torch.Tensor:
-    """The checkpoint's logits for one file, resized to `size` (the training size), or for its
-    mirror image; `model`: the checkpoint already loaded."""
-    if model is None:
-        model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+def _by_hand_input(image_file: Path, size: tuple[int, int] = (48, 64)) -> torch.Tensor:
+    """One file as the classifier reads it: resized to `size` (the training size), normalised."""
     rgb = np.asarray(Image.open(image_file).convert("RGB"), dtype=np.float32) / 255
     image = torch.from_numpy(rgb).permute(2, 0, 1)[None]
     if image.shape[-2:] != size:
         image = F.interpolate(image, size, mode="bilinear", antialias=True)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    if mirror:
-        image = image.flip(-1)
+    return (image.clamp(0, 1) - mean) / std
+
+
+def _logits_by_hand(
+    checkpoint: Path, image_file: Path, size: tuple[int, int] = (48, 64)
+) -> torch.Tensor:
+    """The checkpoint's logits for one file, resized to `size` (the training size)."""
+    model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     with torch.no_grad():
-        return model((image.clamp(0, 1) - mean) / std)[0]
+        return model(_by_hand_input(image_file, size))[0]
 
 
 def _no_shape_by_hand(checkpoint: Path, image_file: Path) -> str:
-    """The no-shape flag from the checkpoint's saved threshold and the shape score's formula:
-    the head as a 1x1 convolution over the last feature map, each cell's energy, the highest,
-    averaged over the image and its mirror."""
+    """The no-shape flag from the checkpoint's saved threshold and the presence score's
+    formula: the presence net's pixel probabilities, the mean of the most confident ones."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    threshold = saved["state_dict"]["no_shape_local_threshold"]
-    t = saved["hyper_parameters"]["no_shape_temperature"]
+    threshold = saved["state_dict"]["no_shape_presence_threshold"]
     if not torch.isfinite(threshold):
         return ""  # never validated: no calibrated flag
     model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    seen = []
-    model.model.layer4.register_forward_hook(lambda m, i, output: seen.append(output))
-    _logits_by_hand(checkpoint, image_file, model=model)
-    _logits_by_hand(checkpoint, image_file, model=model, mirror=True)
-    fc = model.model.fc
-    cells = [F.conv2d(maps, fc.weight[:, :, None, None], fc.bias) for maps in seen]
-    score = sum((t * torch.logsumexp(view / t, dim=1)).max() for view in cells) / 2
+    with torch.no_grad():
+        logits = model.presence(_by_hand_input(image_file))
+    ranked = torch.sigmoid(logits).flatten().sort(descending=True).values
+    score = ranked[: model.presence.top_pixels].mean()
     return "true" if score < threshold else "false"
 
 

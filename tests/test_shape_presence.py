@@ -1,0 +1,64 @@
+"""ShapePresence: the no-shape flag's own net learns from masks, apart from torch's generator."""
+
+import torch
+
+from lit_gradcam.shape_presence import ShapePresence
+
+
+def _squares_on_noise(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Small noise images (24x32), each with a flat 7x7 square in its left half, and the
+    squares' masks."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(count, 3, 24, 32, generator=generator) * 0.5
+    masks = torch.zeros(count, 24, 32, dtype=torch.bool)
+    colours = torch.rand(count, 3, generator=generator) * 4 - 2
+    for i in range(count):
+        y = int(torch.randint(1, 16, (), generator=generator))
+        x = int(torch.randint(1, 9, (), generator=generator))
+        masks[i, y : y + 7, x : x + 7] = True
+        images[i][:, masks[i]] = colours[i][:, None]
+    return images, masks
+
+
+def test_building_it_leaves_torchs_generator_as_it_was() -> None:
+    """Its weights come from a seed of its own, so the classifier's draws stay as they were."""
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    first = ShapePresence()
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.testing.assert_close(ShapePresence().state_dict(), first.state_dict())
+
+
+def test_it_learns_where_the_masks_are_and_scores_shape_free_images_lower() -> None:
+    """Trained on squares that sit in the left half only, with its mirror jitter: the mirror
+    must flip image and mask together for it to find squares mirrored to the right half, and
+    for images of noise alone to score below every image with a square."""
+    torch.manual_seed(0)
+    images, masks = _squares_on_noise(32, seed=1)
+    net = ShapePresence()
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        optimizer.zero_grad()
+        net.loss(images, masks, generator).backward()
+        optimizer.step()
+    net.eval()
+    test_images, test_masks = _squares_on_noise(16, seed=2)
+    test_images, test_masks = test_images.flip(-1), test_masks.flip(-1)  # squares on the right
+    with torch.no_grad():
+        found = torch.sigmoid(net(test_images)) > 0.5
+        with_square = net.score(test_images)
+        noise_only = net.score(torch.randn(16, 3, 24, 32) * 0.5)
+    iou = (found & test_masks).sum() / (found | test_masks).sum()
+    assert iou > 0.6
+    assert noise_only.max() < with_square.min()
+
+
+def test_the_score_is_the_mean_of_the_most_confident_pixels() -> None:
+    net = ShapePresence(top_pixels=5).eval()
+    images = torch.randn(3, 3, 48, 64)
+    with torch.no_grad():
+        probabilities = torch.sigmoid(net(images)).flatten(1)
+        ranked = probabilities.sort(dim=1, descending=True).values
+        expected = torch.stack([row[:5].mean() for row in ranked])
+        torch.testing.assert_close(net.score(images), expected)
