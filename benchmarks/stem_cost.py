@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lit_gradcam.models import build_resnet
+from lit_gradcam.classifier.backbones import build_resnet
 
 
 def main(argv: list[str] | None = None) -> float:

@@ -11,12 +11,16 @@ step so that each sees the same machine; each is the median of its steps:
 - channels_last; bf16 autocast; bf16 autocast with channels_last; the same with fused AdamW;
   optionally `torch.compile` of the last (`--compile`: it compiles for minutes on a CPU);
 - augmentation: `TrainAugmentation` alone, at full strength, on one batch;
-- presence_net: the no-shape flag's `ShapePresence` step alone, part of the quick start's step;
+- presence_net: one step of the no-shape flag's `ShapePresence` (`NoShapeFlag`'s phase, which
+  the quick start's `fit` runs before the classifier's steps, as many steps as the classifier's);
+- quickstart_with_flag: the quick start's step plus the presence phase spread over it (one
+  presence step per classifier step): what a fit costs per classifier step, the flag included;
 - quick start: `python main.py fit --config configs/quickstart.yaml`'s own step, through
   Lightning with its data loader, augmentation at full strength and the CLI's default
   precision, timed from one batch's end to the next on a small generated folder (the weights
-  do not change a step's cost, so none are built); the variants run between its steps. Its
-  network is the config's (`model.stages`), not necessarily the variants' whole ResNet-18.
+  do not change a step's cost, so none are built, and its presence phase is timed apart, as
+  presence_net); the variants run between its steps. Its network is the config's
+  (`model.stages`), not necessarily the variants' whole ResNet-18.
 
 GFLOP/s counts a step's floating-point operations (forward and backward, as
 `torch.utils.flop_counter` counts them) over its time: the plain ResNet-18's for the variants,
@@ -42,9 +46,10 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from lit_gradcam.augmentation import TrainAugmentation
+from lit_gradcam.classifier.augmentation import TrainAugmentation
+from lit_gradcam.classifier.presence import ShapePresence
 from lit_gradcam.cli import cli_main
-from lit_gradcam.shape_presence import ShapePresence
+from lit_gradcam.precision import default_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = (48, 64)
@@ -79,9 +84,9 @@ def augmentation_step(batch: int) -> Callable[[], None]:
     return lambda: augmentation(images)
 
 
-def presence_step(batch: int) -> Callable[[], None]:
-    """One optimizer step of the no-shape flag's presence net (`ShapePresence.loss`), which the
-    quick start's step also takes, at the quick start's bf16 autocast."""
+def presence_step(batch: int, bf16: bool) -> Callable[[], None]:
+    """One optimizer step of the no-shape flag's presence phase (`PresenceTraining`'s loss and
+    its fused AdamW), at the quick start's precision."""
     net = ShapePresence()
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=True)
     images = torch.randn(batch, 3, *IMAGE_SIZE)
@@ -89,7 +94,7 @@ def presence_step(batch: int) -> Callable[[], None]:
     generator = torch.Generator().manual_seed(0)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = net.loss(images, masks, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,6 +154,7 @@ def run_interleaved(
             "--data.test_size", "0",
             "--data.batch_size", str(batch),
             "--trainer.max_steps", str(steps + warmup + 1),
+            "--no_shape.steps", "0",  # its phase is timed apart (presence_net)
             "--trainer.limit_val_batches", "0",
             "--trainer.logger", "false",
             "--checkpoint.dirpath", str(scratch / "checkpoints"),
@@ -183,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
         "bf16_channels_last": raw_step(b, channels_last=True, bf16=True, fused=False),
         "bf16_channels_last_fused_adamw": raw_step(b, channels_last=True, bf16=True, fused=True),
         "augmentation": augmentation_step(b),
-        "presence_net": presence_step(b),
+        "presence_net": presence_step(b, bf16="bf16" in default_precision()),
     }
     if args.compile:
         variants["compiled"] = raw_step(b, True, True, True, compile_model=True)
@@ -191,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
         seconds, precision, quickstart_flops = run_interleaved(
             b, args.steps, args.warmup, variants, Path(scratch)
         )
+    seconds["quickstart_with_flag"] = seconds["quickstart"] + seconds["presence_net"]
     flops = {"plain": step_flops(torchvision.models.resnet18(num_classes=5), b)}
     flops["quickstart"] = quickstart_flops
     plain = seconds["plain"]
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
             "seconds_per_step": round(value, 4),
             "ratio_to_plain": round(value / plain, 3),
             "gflops_per_second": None
-            if name in ("augmentation", "presence_net")
+            if name in ("augmentation", "presence_net", "quickstart_with_flag")
             else round(flops.get(name, flops["plain"]) / value / 1e9, 1),
         }
         for name, value in seconds.items()

@@ -1,7 +1,8 @@
-"""`ConfigError`: a setting a user can fix, raised where the setting is checked.
+"""`UserError`, the base of every error a user can fix, and `ConfigError`, a bad setting.
 
-It sits at the bottom of the house so every module can raise it; the command line prints its
-message alone (no traceback), even when jsonargparse wraps it while building a config's classes.
+They sit at the bottom of the house so every module can raise them. The command line catches
+`UserError` alone and prints its message (no traceback), also when jsonargparse wraps one while
+building a config's classes; every other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """Something the user can fix: the message names the file, argument or setting, and says
+    what was expected."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file the user named (a checkpoint, say) is not there."""
+
+
+class ConfigError(UserError, ValueError):
     """A setting has a value the project cannot use; the message names the setting and what it
     accepts."""
 

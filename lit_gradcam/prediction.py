@@ -32,7 +32,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torch import Tensor
 
-from lit_gradcam.classifier import NO_SHAPE_THRESHOLD
+from lit_gradcam.classifier.no_shape import NoShapeFlag
 from lit_gradcam.data import CLASSES
 from lit_gradcam.drawing import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.pipeline import BatchPipeline
@@ -144,7 +144,7 @@ class MaskWriter(BasePredictionWriter):
             output = self.pipeline.run(pl_module.model, batch["image"][indices], None, originals)
             (result,) = output.results.values()
             probabilities = output.logits.softmax(-1)
-            no_shape = _no_shape(pl_module, batch["image"][indices].to(pl_module.device))
+            no_shape = _no_shape(trainer, batch["image"][indices].to(pl_module.device))
             for j, i in enumerate(indices):
                 name, stem, image = batch["name"][i], batch["stem"][i], originals[j]
                 row = self._write_one(name, stem, image, result[j : j + 1], probabilities[j])
@@ -204,15 +204,14 @@ class MaskWriter(BasePredictionWriter):
             self._folder.discard()
 
 
-def _no_shape(model: L.LightningModule, images: Tensor) -> list[str]:
-    """Per image "true" or "false" from the classifier's no-shape flag; "" where the model has
-    no calibrated flag (a checkpoint saved before it was kept)."""
-    threshold = getattr(model, NO_SHAPE_THRESHOLD, None)
-    if threshold is None or not torch.isfinite(threshold):
+def _no_shape(trainer: L.Trainer, images: Tensor) -> list[str]:
+    """Per image "true" or "false" from the run's `NoShapeFlag`; "" where there is none or its
+    checkpoint holds no calibrated flag (saved with the flag off, or before it existed)."""
+    flag = next((c for c in trainer.callbacks if isinstance(c, NoShapeFlag)), None)
+    flags = flag.flags(images) if flag is not None else None
+    if flags is None:
         return [""] * len(images)
-    with torch.no_grad():
-        flags = model.no_shape(images)
-    return ["true" if flag else "false" for flag in flags.tolist()]
+    return ["true" if value else "false" for value in flags.tolist()]
 
 
 def _overlay(images: Tensor, heatmaps: Tensor, prompts: Prompts, masks: Tensor) -> Tensor:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import lightning as L
 
+from lit_gradcam.errors import UserError
+
 CSV_NAME = "predictions.csv"
 MANIFEST_NAME = "predictions.manifest.json"
 WRITTEN_BY = "lit-gradcam predict"
@@ -34,12 +36,12 @@ TEXT_COLUMNS = ("file", "mask", "overlay", "note", "error")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(UserError, FileExistsError):
     """The output folder holds predictions (overwrite not asked for) or a file of the user's,
     or is the folder being predicted."""
 
 
-class OutputDirError(OSError):
+class OutputDirError(UserError, OSError):
     """`output_dir` is a file, or a folder that cannot be created or written."""
 
 

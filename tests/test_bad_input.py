@@ -14,8 +14,8 @@ import pytest
 import torch
 import torchvision
 
+from lit_gradcam.classifier.shapes_weights import shapes_weights_path
 from lit_gradcam.cli import cli_main, main
-from lit_gradcam.pretrained import shapes_weights_path
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
 
@@ -152,8 +152,8 @@ CASES = [
     Case("model.arch typo", "fit --model.arch resnet19", "model.arch must be one of"),
     Case(
         "no-shape quantile out of range",
-        "fit --model.no_shape_quantile 1.5",
-        "model.no_shape_quantile must be in [0, 1), got 1.5",
+        "fit --no_shape.quantile 1.5",
+        "no_shape.quantile must be in [0, 1), got 1.5",
     ),
     Case(
         "predict_strategy unknown",

@@ -230,3 +230,29 @@ def test_every_shipped_config_builds_its_classes_for_every_subcommand(
     assert cli.built_for == subcommand
     assert isinstance(cli.model, L.LightningModule) and isinstance(cli.trainer, L.Trainer)
     assert isinstance(cli.datamodule, L.LightningDataModule)
+
+
+def _epoch_length(cli: LitGradCamCLI) -> int:
+    """Optimizer steps in one epoch of the config's training split."""
+    hp = cli.datamodule.hparams
+    return -(-hp.train_size // hp.batch_size)
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_a_config_that_names_its_epochs_runs_all_of_them(config: str) -> None:
+    """Where a config counts its run in epochs, no step limit (base.yaml's) ends it sooner."""
+    layered = LAYERED.get(config, (config,))
+    text = (CONFIGS / config).read_text()
+    if "max_epochs:" not in text or not hasattr(_cli(*layered).datamodule.hparams, "train_size"):
+        pytest.skip("counts its run in steps")
+    cli = _cli(*layered)
+    epochs = cli.trainer.max_epochs
+    steps = cli.trainer.max_steps
+    assert steps == -1 or steps >= epochs * _epoch_length(cli), (steps, epochs)
+
+
+def test_from_scratch_keeps_checkpoints_of_its_own() -> None:
+    """Layered over the quick start, it must not overwrite the quick start's last.ckpt."""
+    scratch = _cli("quickstart.yaml", "from_scratch.yaml").trainer.checkpoint_callback.dirpath
+    quick = _cli("quickstart.yaml").trainer.checkpoint_callback.dirpath
+    assert Path(scratch).name == "from_scratch" and Path(scratch) != Path(quick)

@@ -12,10 +12,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from lit_gradcam.cam.gradcam import GradCAM
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.classifier.backbones import build_resnet
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD, denormalize_to_uint8
-from lit_gradcam.models import build_resnet
 from lit_gradcam.pipeline import (
     DEFAULT_CAM,
     BatchPipeline,

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.classifier.presence import ShapePresence
 from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.datamodule import ShapesDataModule
@@ -104,18 +105,20 @@ def _logits_by_hand(
 
 
 def _no_shape_by_hand(checkpoint: Path, image_file: Path) -> str:
-    """The no-shape flag from the checkpoint's saved threshold and the presence score's
-    formula: the presence net's pixel probabilities, the mean of the most confident ones."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    threshold = saved["state_dict"]["no_shape_presence_threshold"]
-    if not torch.isfinite(threshold):
+    """The no-shape flag from the checkpoint's saved flag state (the `NoShapeFlag` callback's)
+    and the presence score's formula: the presence net's pixel probabilities, the mean of the
+    most confident ones."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = saved["callbacks"]["NoShapeFlag"]
+    if state["threshold"] == float("-inf"):
         return ""  # never validated: no calibrated flag
-    model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    net = ShapePresence()
+    net.load_state_dict(state["net"])
     with torch.no_grad():
-        logits = model.presence(_by_hand_input(image_file))
+        logits = net.eval()(_by_hand_input(image_file))
     ranked = torch.sigmoid(logits).flatten().sort(descending=True).values
-    score = ranked[: model.presence.top_pixels].mean()
-    return "true" if score < threshold else "false"
+    score = ranked[: net.top_pixels].mean()
+    return "true" if score < state["threshold"] else "false"
 
 
 def test_predict_writes_masks_overlays_and_csv(trained: dict[str, Path]) -> None:

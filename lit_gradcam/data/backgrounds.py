@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, UserError
 
 HEIGHT, WIDTH = 48, 64
 #: The side CIFAR-10 images have; `natural` crops pass through it to get the same blur.
@@ -32,7 +32,7 @@ NATURAL_PHOTOS = (
 BACKGROUNDS = ("natural", "cifar10")
 
 
-class BackgroundUnavailableError(RuntimeError):
+class BackgroundUnavailableError(UserError, RuntimeError):
     """A background source cannot be loaded (CIFAR-10 missing offline, photos not on disk)."""
 
 

@@ -19,7 +19,7 @@ it defines the answer, and are refused where it does not:
 - other modes are refused.
 A mask is soft when it holds more than two distinct values (an antialiased edge); its every
 non-zero pixel still counts as the shape, and the caller is told so it can warn.
-Orientation (EXIF) is not handled here: it is applied when the file is read (`dataset._open`).
+Orientation (EXIF) is not handled here: it is applied when the file is read (`decoding.open_image`).
 """
 
 from __future__ import annotations

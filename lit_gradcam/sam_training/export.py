@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from lit_gradcam.errors import file_in_the_way
+from lit_gradcam.errors import UserError, file_in_the_way
 from lit_gradcam.segmenters.sam_models import sam_registry, sam_state_dict
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The checkpoint cannot be exported, or the output may not be written; says why."""
 
 

@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lit_gradcam.distributed import local_rank_zero_first
+from lit_gradcam.errors import MissingFileError, UserError
 from lit_gradcam.segmenters.integrity import verify_sha256, write_stamp
 
 #: Environment variable naming the checkpoint cache directory.
@@ -65,11 +66,11 @@ SAM_CHECKPOINTS: dict[str, CheckpointSpec] = {
 }
 
 
-class CheckpointDownloadError(RuntimeError):
+class CheckpointDownloadError(UserError, RuntimeError):
     """A checkpoint could not be downloaded or failed verification; says where to put it."""
 
 
-class NoOfficialCheckpointError(ValueError):
+class NoOfficialCheckpointError(UserError, ValueError):
     """A model type has no published checkpoint and no file was given; says how to get one."""
 
 
@@ -100,7 +101,7 @@ def _verified_user_file(
     """`path`, hashed once: against the official sha256 if it carries an official file's name
     (a copy of that file), else only recorded (the user's own weights)."""
     if not path.is_file():
-        raise FileNotFoundError(f"SAM checkpoint for {model_type!r} not found: {path}")
+        raise MissingFileError(f"SAM checkpoint for {model_type!r} not found: {path}")
     official = next((spec for spec in registry.values() if spec.filename == path.name), None)
     if official is None:
         verify_sha256(path)

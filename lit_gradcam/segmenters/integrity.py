@@ -14,11 +14,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from lit_gradcam.errors import UserError
+
 STAMP_SUFFIX = ".sha256.json"
 _CHUNK = 1 << 20
 
 
-class CheckpointIntegrityError(RuntimeError):
+class CheckpointIntegrityError(UserError, RuntimeError):
     """A checkpoint's bytes differ from their known sha256; says which file and what to do."""
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, UserError
 from lit_gradcam.segmenters.checkpoints import (
     SAM_CHECKPOINTS,
     NoOfficialCheckpointError,
@@ -38,7 +38,7 @@ _CONV_ENCODER_KEY = "image_encoder.stem.0.0.weight"
 LIGHTNING_PREFIX = "sam."
 
 
-class CheckpointArchitectureError(RuntimeError):
+class CheckpointArchitectureError(UserError, RuntimeError):
     """A checkpoint file does not hold the weights of the requested architecture."""
 
 

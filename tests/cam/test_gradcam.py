@@ -12,7 +12,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
 from lit_gradcam.cam import GradCAM, GradCAMPlusPlus, LayerCAM
-from lit_gradcam.models import build_resnet
+from lit_gradcam.classifier.backbones import build_resnet
 
 METHODS = [
     (GradCAM, PackageGradCAM),

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lit_gradcam.data import CLASSES, dataset
+from lit_gradcam.data import CLASSES, layout
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD
 
@@ -191,7 +191,7 @@ def test_every_kind_of_bad_file_is_named_in_one_error(tiny_copy: Path):
 
 
 def test_a_long_list_stops_after_the_limit(tiny_copy: Path, monkeypatch):
-    monkeypatch.setattr(dataset, "SHOWN", 5)
+    monkeypatch.setattr(layout, "SHOWN", 5)
     labels = sorted((tiny_copy / "labels" / "train").iterdir())
     for path in labels:
         path.write_text("blob")

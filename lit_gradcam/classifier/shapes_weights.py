@@ -34,13 +34,14 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics import Metric
 from tqdm import tqdm
 
-from lit_gradcam.augmentation import MirrorOnly
-from lit_gradcam.classifier import PRETRAINED_LOADERS, ShapeClassifier
+from lit_gradcam.classifier.augmentation import MirrorOnly
+from lit_gradcam.classifier.backbones import SHAPES_WEIGHTS, STAGES
+from lit_gradcam.classifier.model import PRETRAINED_LOADERS, ShapeClassifier
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import BackgroundSource, NaturalBackgrounds
 from lit_gradcam.data.generate import SIZE_RANGE, draw_sample
+from lit_gradcam.errors import UserError
 from lit_gradcam.imaging import image_tensor
-from lit_gradcam.models import SHAPES_WEIGHTS, STAGES
 from lit_gradcam.precision import default_precision
 
 #: How long a process waits on another's build before it says that it is waiting.
@@ -94,7 +95,7 @@ def shapes_weights_path(
     return folder / f"lit_gradcam_{arch}{stem}{depth}_shapes_{recipe.digest()}.pth"
 
 
-class ShapesWeightsError(RuntimeError):
+class ShapesWeightsError(UserError, RuntimeError):
     """The cached shapes weights cannot be built, read or used; says which file and what to do."""
 
 

@@ -1,7 +1,7 @@
 """The torchvision ResNets the classifier trains, with torchvision's weights or none.
 
-The shapes weights (`lit_gradcam.pretrained`) are trained by the classifier that sits above
-this module; only their name is known here, so that a config naming them validates.
+The shapes weights (`shapes_weights`) are trained by the classifier that sits above this
+module; only their name is known here, so that a config naming them validates.
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import torch
 import torchvision
 from torch import nn
 
-from lit_gradcam.errors import ConfigError
+from lit_gradcam.errors import ConfigError, UserError
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
 #: Residual stages of a torchvision ResNet (layer1 to layer4).
 STAGES = 4
-#: The `model.weights` value that selects the weights `lit_gradcam.pretrained` builds.
+#: The `model.weights` value that selects the weights `shapes_weights` builds.
 SHAPES_WEIGHTS = "shapes"
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights were asked for but could not be fetched (no network, say)."""
 
 
@@ -50,8 +50,8 @@ def build_resnet(
 ) -> nn.Module:
     """A torchvision ResNet with a `num_classes` head. `weights`: None (from scratch) or a
     torchvision enum name (e.g. ``IMAGENET1K_V1``); ``shapes`` weights are loaded into it by
-    `lit_gradcam.pretrained.load_shapes_weights`. Without `stem_maxpool` the stem downsamples
-    2x instead of 4x: every later feature map has twice the resolution (sharper heatmaps for
+    `shapes_weights.load_shapes_weights`. Without `stem_maxpool` the stem downsamples 2x
+    instead of 4x: every later feature map has twice the resolution (sharper heatmaps for
     small shapes) at several times the compute. With `stages` below four the last stages
     (layer4, then layer3, ...) become `nn.Identity` and the head reads the last one kept: on
     small images layer4 works on a 2x2 map, at a large share of each training step's time.
@@ -59,7 +59,7 @@ def build_resnet(
     if weights == SHAPES_WEIGHTS:
         raise ValueError(
             f"build_resnet makes torchvision weights only; load {SHAPES_WEIGHTS!r} weights into "
-            "its model with lit_gradcam.pretrained.load_shapes_weights"
+            "its model with lit_gradcam.classifier.shapes_weights.load_shapes_weights"
         )
     if not 1 <= stages <= STAGES:  # before any download
         raise ConfigError(f"model.stages must be 1 to {STAGES}, got {stages}")

@@ -1,97 +1,46 @@
-"""The `python main.py {fit,validate,test,predict}` command line, built on LightningCLI."""
+"""The `python main.py {fit,validate,test,predict}` command line, built on LightningCLI: the
+project's wiring, and the one place where an error a user can fix (`UserError`) becomes one
+message and a non-zero exit."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import sys
-import traceback
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
-import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import (
-    ArgsType,
-    LightningArgumentParser,
-    LightningCLI,
-    SaveConfigCallback,
-)
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lit_gradcam.classifier import ShapeClassifier
-from lit_gradcam.data.backgrounds import BackgroundUnavailableError
-from lit_gradcam.data.dataset import DatasetError
-from lit_gradcam.errors import ConfigError, file_in_the_way
+from lit_gradcam.classifier.no_shape import NoShapeFlag
+from lit_gradcam.cli.checkpoint_files import (
+    last_checkpoints,
+    names_a_local_file,
+    require_checkpoint_file,
+    require_model_class,
+)
+from lit_gradcam.cli.config_files import (
+    BASE_CONFIG,
+    DEFAULT_RUN,
+    RunConfigSaver,
+    config_files,
+    require_folder,
+    yaml_problem,
+)
+from lit_gradcam.errors import ConfigError, UserError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
-from lit_gradcam.models import WeightsUnavailableError
 from lit_gradcam.pipeline import BatchPipeline
 from lit_gradcam.precision import default_precision
 from lit_gradcam.prediction import MaskWriter
-from lit_gradcam.prediction_files import OutputDirError, OutputExistsError
-from lit_gradcam.pretrained import ShapesWeightsError
-from lit_gradcam.segmenters.checkpoints import CheckpointDownloadError, NoOfficialCheckpointError
-from lit_gradcam.segmenters.integrity import CheckpointIntegrityError
-from lit_gradcam.segmenters.sam_models import CheckpointArchitectureError
 
-#: Errors whose message says what is wrong and what to do: `main` prints it alone and exits 1.
-#: FileNotFoundError names the missing file (a SAM checkpoint, say).
-USER_ERRORS = (
-    ConfigError,
-    DatasetError,
-    ShapesWeightsError,
-    BackgroundUnavailableError,
-    WeightsUnavailableError,
-    CheckpointIntegrityError,
-    CheckpointDownloadError,
-    CheckpointArchitectureError,
-    NoOfficialCheckpointError,
-    OutputExistsError,
-    OutputDirError,
-    FileNotFoundError,
-    MisconfigurationException,  # Lightning's own: an accelerator, device or precision it lacks
-)
-
-
-#: What every run shares, read before any --config file (see the file's header).
-BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
-#: The run's name (log and checkpoint folders) when no --config file is given.
-DEFAULT_RUN = "default"
-
-
-class RunConfigSaver(SaveConfigCallback):
-    """Saves the run's `config.yaml` beside its logs, as Lightning does, or, without a logger,
-    beside its checkpoints: never into the current folder, where Lightning's fallback would
-    overwrite a file of the user's."""
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not trainer.loggers:
-            self.save_to_log_dir = False  # save_config below writes it instead
-        super().setup(trainer, pl_module, stage)
-
-    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.save_to_log_dir:
-            return
-        checkpoints = trainer.checkpoint_callback
-        if checkpoints is None or not checkpoints.dirpath:
-            rank_zero_warn(
-                f"no logger and no checkpoint folder: the run's {self.config_filename} is not "
-                "saved (it would land in the current folder)"
-            )
-            return
-        folder = Path(checkpoints.dirpath)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.parser.save(
-            self.config,
-            str(folder / self.config_filename),
-            skip_none=False,
-            overwrite=True,  # the checkpoint folder's own config, as its last.ckpt is
-            multifile=self.multifile,
-        )
+#: Callbacks that only the classifier's runs take: a model that is not the classifier (a
+#: `SamTuner`) scores itself against ground-truth prompts and flags nothing.
+CLASSIFIER_CALLBACKS = (SegmentationEvaluation, MaskWriter, NoShapeFlag)
 
 
 class LitGradCamCLI(LightningCLI):
@@ -120,6 +69,7 @@ class LitGradCamCLI(LightningCLI):
         parser.add_class_arguments(BatchPipeline, "method")
         parser.add_lightning_class_args(SegmentationEvaluation, "evaluation")
         parser.add_lightning_class_args(MaskWriter, "output")
+        parser.add_lightning_class_args(NoShapeFlag, "no_shape")
         parser.link_arguments("method", "evaluation.method", apply_on="instantiate")
         parser.link_arguments("method", "output.method", apply_on="instantiate")
         # mixed precision where the hardware runs it natively (written to config.yaml)
@@ -147,7 +97,7 @@ class LitGradCamCLI(LightningCLI):
             ("trainer.default_root_dir", root),
             ("trainer.logger.init_args.save_dir", getattr(init_args, "save_dir", None)),
         ):
-            _require_folder(setting, folder)
+            require_folder(setting, folder)
         self._drop_removed_hyper_parameters(config.get("model"))
 
     def _drop_removed_hyper_parameters(self, model: Any) -> None:
@@ -169,14 +119,25 @@ class LitGradCamCLI(LightningCLI):
             )
 
     def instantiate_classes(self) -> None:
-        """As LightningCLI does, minus the no-click evaluation and the mask writer when the model
-        is not the classifier (a `SamTuner` scores itself against ground-truth prompts)."""
-        super().instantiate_classes()
+        """As LightningCLI does, minus `CLASSIFIER_CALLBACKS` when the model is not the
+        classifier. A user error that jsonargparse wraps while building a config's class ("Does
+        not validate against any of the Union subtypes") is raised as itself, and Lightning's
+        refusal of a trainer setting (an accelerator, device or precision this machine lacks)
+        as a ConfigError."""
+        try:
+            super().instantiate_classes()
+        except MisconfigurationException as error:
+            raise ConfigError(f"trainer: {error}") from error
+        except Exception as error:
+            cause = _wrapped_user_error(error)
+            if cause is None:
+                raise
+            raise cause from None
         if not isinstance(self.model, ShapeClassifier):
             self.trainer.callbacks = [
                 callback
                 for callback in self.trainer.callbacks
-                if not isinstance(callback, (SegmentationEvaluation, MaskWriter))
+                if not isinstance(callback, CLASSIFIER_CALLBACKS)
             ]
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
@@ -185,14 +146,9 @@ class LitGradCamCLI(LightningCLI):
         file that is not valid YAML is named first: jsonargparse's message names no file."""
         words = sys.argv[1:] if args is None else args
         if isinstance(words, list):
-            for path in _config_files(words):
-                try:
-                    yaml.safe_load(path.read_text())
-                except (yaml.YAMLError, UnicodeDecodeError) as error:
-                    mark = getattr(error, "problem_mark", None)
-                    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-                    problem = getattr(error, "problem", None) or error
-                    parser.error(f"--config {path}: not valid YAML{where}: {problem}")
+            for path in config_files(words):
+                if (problem := yaml_problem(path)) is not None:
+                    parser.error(problem)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -202,28 +158,10 @@ class LitGradCamCLI(LightningCLI):
                 "them in full, which runs any code they hold); download the file, check it, and "
                 "pass its local path"
             )
-        if ckpt_path is not None and _names_a_local_file(ckpt_path):
-            self._require_checkpoint_file(ckpt_path)
-            self._require_model_of_config(ckpt_path)
-
-    def _require_model_of_config(self, path: str) -> None:
-        """A checkpoint saved by another model class than the config's is refused: LightningCLI
-        would otherwise build the checkpoint's class instead, and score something else than the
-        config says without a word."""
-        try:
-            # mapped, not read: only the hyper-parameters are wanted; Lightning loads it next
-            loaded = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
-        except Exception:  # torch raises many types; Lightning loads it next and says why
-            return
-        saved_class = loaded.get("hyper_parameters", {}).get("_class_path")
-        model = self.config[self.config["subcommand"]].get("model")
-        wanted = getattr(model, "class_path", None)
-        if saved_class and wanted and saved_class != wanted:
-            self.parser.error(
-                f"--ckpt_path {path}: a checkpoint of {saved_class}, but the config's model is "
-                f"{wanted}; pass the config it was trained with (its run folder's config.yaml "
-                "has it)"
-            )
+        if ckpt_path is not None and names_a_local_file(ckpt_path):
+            require_checkpoint_file(ckpt_path)
+            model = self.config[subcommand].get("model")
+            require_model_class(ckpt_path, getattr(model, "class_path", None))
 
     def before_validate(self) -> None:
         self._require_checkpoint()
@@ -255,7 +193,7 @@ class LitGradCamCLI(LightningCLI):
             )
         if ckpt_path == "last":
             callback = self.trainer.checkpoint_callback
-            found = callback._find_last_checkpoints(self.trainer) if callback else set()
+            found = last_checkpoints(callback.dirpath if callback else None)
             if not found:
                 where = callback.dirpath if callback else "(no ModelCheckpoint configured)"
                 self.parser.error(
@@ -263,63 +201,7 @@ class LitGradCamCLI(LightningCLI):
                     "with the same config first, or pass `--ckpt_path path/to/file.ckpt`."
                 )
             for path in found:
-                self._require_checkpoint_file(path)
-
-    def _require_checkpoint_file(self, path: str) -> None:
-        """A local checkpoint must exist and be a whole PyTorch file (a zip archive), else the
-        user reads why instead of an unpickling traceback."""
-        if not Path(path).is_file():
-            self.parser.error(f"--ckpt_path {path}: no such checkpoint file")
-        if not zipfile.is_zipfile(path):
-            self.parser.error(
-                f"--ckpt_path {path}: not a readable PyTorch checkpoint (truncated, or not a "
-                "file `python main.py fit` saved)"
-            )
-        if not _is_lightning_checkpoint(path):
-            self.parser.error(
-                f"--ckpt_path {path}: a PyTorch file but not a Lightning checkpoint (a SAM .pth "
-                "or exported weights?); pass a .ckpt that `python main.py fit` saved"
-            )
-
-
-def _require_folder(setting: str, folder: object) -> None:
-    """ConfigError unless `folder` (a str setting; others are left to Lightning) can be a
-    folder: neither it nor a folder above it is an existing file."""
-    if not isinstance(folder, str):
-        return
-    if (part := file_in_the_way(Path(folder))) is not None:
-        raise ConfigError(
-            f"--{setting} {folder}: {part} is a file; expected a folder (created if absent)"
-        )
-
-
-def _config_files(words: list[str]) -> list[Path]:
-    """The existing files that `-c` / `--config` name in a command line."""
-    found = []
-    for index, word in enumerate(words):
-        value = None
-        if word in ("-c", "--config") and index + 1 < len(words):
-            value = words[index + 1]
-        elif word.startswith("--config="):
-            value = word.split("=", 1)[1]
-        if value is not None and Path(value).is_file():
-            found.append(Path(value))
-    return found
-
-
-def _is_lightning_checkpoint(path: str) -> bool:
-    """Whether a PyTorch zip archive holds a Lightning checkpoint, read from its pickle's bytes
-    (its key names) without unpickling anything."""
-    with zipfile.ZipFile(path) as archive:
-        pickles = [name for name in archive.namelist() if name.rsplit("/", 1)[-1] == "data.pkl"]
-        return bool(pickles) and b"pytorch-lightning_version" in archive.read(pickles[0])
-
-
-def _names_a_local_file(ckpt_path: str) -> bool:
-    """False for what Lightning resolves itself ("best", "last", "hpc", "registry:..."); URLs
-    are refused before this is asked."""
-    special = ckpt_path in ("best", "last", "hpc") or ckpt_path.split(":")[0].lower() == "registry"
-    return not special
+                require_checkpoint_file(str(path))
 
 
 def main(args: ArgsType = None) -> None:
@@ -327,23 +209,15 @@ def main(args: ArgsType = None) -> None:
     traceback) and a non-zero exit status."""
     try:
         cli_main(args)
-    except Exception as error:
-        cause = user_error(error)
-        if cause is None:
-            raise
-        sys.exit(f"error: {cause}")
+    except UserError as error:
+        sys.exit(f"error: {error}")
 
 
-def user_error(error: BaseException) -> BaseException | None:
-    """The error a user can fix that `error` is or that jsonargparse wrapped while building a
-    config's classes ("Does not validate against any of the Union subtypes"), else None."""
-    if isinstance(error, USER_ERRORS):
-        return error
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames or "jsonargparse" not in frames[-1].filename:
-        return None
+def _wrapped_user_error(error: BaseException) -> UserError | None:
+    """The user error that caused `error` (jsonargparse wraps one raised in a class it builds),
+    else None."""
     cause = error.__cause__ or error.__context__
-    while cause is not None and not isinstance(cause, USER_ERRORS):
+    while cause is not None and not isinstance(cause, UserError):
         cause = cause.__cause__ or cause.__context__
     return cause
 

@@ -1,4 +1,7 @@
-"""`ShapeClassifier`: the torchvision ResNet whose Grad-CAM heatmaps drive every prompt."""
+"""`ShapeClassifier`: the torchvision ResNet whose Grad-CAM heatmaps drive every prompt.
+
+It learns from labels only: the masks in its batches are never read here.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +14,27 @@ import torch.nn.functional as F
 from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
-from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_gradcam.augmentation import TrainAugmentation
+from lit_gradcam.classifier.augmentation import TrainAugmentation
+from lit_gradcam.classifier.backbones import STAGES, build_resnet, weight_enum
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
-from lit_gradcam.models import STAGES, build_resnet, weight_enum
-from lit_gradcam.shape_presence import ShapePresence
 
 #: The training jitter by default; lazy, so the CLI shows and saves its init arguments.
 DEFAULT_AUGMENTATION = lazy_instance(TrainAugmentation)
-#: The buffer of the no-shape threshold, on `ShapePresence.score`'s scale.
-NO_SHAPE_THRESHOLD = "no_shape_presence_threshold"
-#: Thresholds of earlier no-shape scores (the classifier's logit energy), on other scales.
-EARLIER_THRESHOLDS = ("no_shape_threshold", "no_shape_local_threshold")
+#: What checkpoints of earlier versions kept of the no-shape flag inside the classifier (its
+#: presence net, now `NoShapeFlag`'s, and thresholds): dropped when one loads.
+EARLIER_FLAG_KEYS = (
+    "presence.",
+    "no_shape_presence_threshold",
+    "no_shape_threshold",
+    "no_shape_local_threshold",
+)
 #: Loaders of the `weights` torchvision does not have, by name: each loads them into a
 #: fresh `build_resnet` model, given (model, arch, stem_maxpool, stages). The modules that make such
 #: weights train this classifier, so they sit above it and fill this in when imported
-#: (`lit_gradcam.pretrained` adds ``shapes``; the package imports it).
+#: (`lit_gradcam.classifier.shapes_weights` adds ``shapes``; the package imports it).
 PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool, int], None]] = {}
 
 
@@ -40,7 +45,8 @@ class ShapeClassifier(L.LightningModule):
         num_classes: number of shape classes (the five of `lit_gradcam.data.CLASSES`).
         arch: torchvision ResNet name.
         weights: what `fit` starts from: a torchvision weight enum name (e.g.
-            ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.pretrained`) or None for scratch.
+            ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.classifier.shapes_weights`) or None
+            for scratch.
             They are loaded in `setup("fit")`, so testing or predicting from a checkpoint
             never fetches them.
         lr, weight_decay: AdamW settings (the reference report's defaults).
@@ -49,19 +55,15 @@ class ShapeClassifier(L.LightningModule):
         augmentation: label-preserving jitter of each training batch (images only), or None.
         label_smoothing: cross-entropy label smoothing (keeps a small-data model from
             growing over-confident logits on the images it has memorised).
-        stem_maxpool: keep torchvision's stem max-pool (see `models.build_resnet`).
+        stem_maxpool: keep torchvision's stem max-pool (see `backbones.build_resnet`).
         stages: how many of the ResNet's four residual stages to keep (see
-            `models.build_resnet`); torchvision's weights load into the stages kept.
+            `backbones.build_resnet`); torchvision's weights load into the stages kept.
         augmentation_ramp: (start, end) fractions of the run (`max_steps`) over which the
             augmentation's strength rises from mirror-only to full: a from-scratch network
             learns the shapes from plain images first, then the jitter makes it robust, in one
             run. (0, 0): full strength from the first step.
         channels_last: run the network in channels-last memory format; None: when the trainer
             trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
-        no_shape_quantile: share of the validation images (which all hold a shape) that
-            `no_shape` would flag: the flag's threshold is that quantile of their presence
-            scores (`ShapePresence`), measured at each validation and saved in the checkpoint.
-            A larger share flags more of the images without a shape, and more of those with one.
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -81,7 +83,6 @@ class ShapeClassifier(L.LightningModule):
         stages: int = STAGES,
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
-        no_shape_quantile: float = 0.01,
     ) -> None:
         super().__init__()
         require_at_least("model", 2, num_classes=num_classes)
@@ -104,18 +105,10 @@ class ShapeClassifier(L.LightningModule):
         self.model = self._build_backbone()
         self._pretrained_loaded = False
         self._channels_last = False
-        if not 0 <= no_shape_quantile < 1:
-            raise ConfigError(f"model.no_shape_quantile must be in [0, 1), got {no_shape_quantile}")
-        # the no-shape flag's own net: it learns from the masks, the ResNet from labels only
-        self.presence = ShapePresence()
-        self._presence_generator: torch.Generator | None = None
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_presence_scores = CatMetric()
         # (height, width) of the training images; (0, 0) until the first training step
         self.register_buffer("input_size", torch.zeros(2, dtype=torch.int64))
-        # scores below it are flagged as holding no shape; -inf until the first validation
-        self.register_buffer(NO_SHAPE_THRESHOLD, torch.tensor(float("-inf")))
         self._size_recorded = False
 
     def setup(self, stage: str) -> None:
@@ -147,20 +140,9 @@ class ShapeClassifier(L.LightningModule):
         self.model.to(memory_format=memory_format)
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.head(self.features(images))
-
-    def features(self, images: Tensor) -> Tensor:
-        """The backbone's last feature map (N, C, h, w): torchvision's forward up to the
-        pooling."""
         if self._channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        net = self.model
-        x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
-        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
-
-    def head(self, features: Tensor) -> Tensor:
-        """The logits of `features`: torchvision's pooling and linear head."""
-        return self.model.fc(torch.flatten(self.model.avgpool(features), 1))
+        return self.model(images)
 
     def augmentation_strength(self) -> float:
         """Where the augmentation ramp stands at the current step: 0 before, 1 after (and 1
@@ -175,28 +157,16 @@ class ShapeClassifier(L.LightningModule):
             return 0.0
         return (progress - start) / (end - start)
 
-    def no_shape(self, images: Tensor) -> Tensor:
-        """Per image, whether its presence score is below the validation quantile: an image
-        that most likely holds none of the shapes (False everywhere before any validation)."""
-        return self.presence.score(images) < self.no_shape_presence_threshold
-
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, labels, masks = batch  # the masks train the presence net only, never the ResNet
+        images, labels, _ = batch  # the masks are for segmenters and metrics, never the ResNet
         if not self._size_recorded:
             self.input_size.copy_(torch.tensor(images.shape[-2:]))
             self._size_recorded = True
-        if self._presence_generator is None:
-            # from torch's seed (so `seed_everything` fixes it) without drawing from its
-            # generator, which the classifier's own draws use; apart per rank
-            seed = torch.initial_seed() + self.global_rank
-            self._presence_generator = torch.Generator().manual_seed(seed)
-        presence_loss = self.presence.loss(images, masks, self._presence_generator)
-        self.log("train/presence_loss", presence_loss)
         if self.augmentation is not None:
             images = self.augmentation(images, self.augmentation_strength())
         loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True)
-        return loss + presence_loss
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
@@ -204,31 +174,19 @@ class ShapeClassifier(L.LightningModule):
         self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
-        self.val_presence_scores.update(self.presence.score(images))
-
-    def on_validation_epoch_end(self) -> None:
-        """Set the no-shape threshold from this validation's shape scores (every rank's)."""
-        scores = self.val_presence_scores.compute()
-        self.val_presence_scores.reset()
-        if not self.trainer.sanity_checking:
-            threshold = torch.quantile(scores.flatten().float(), self.hparams.no_shape_quantile)
-            self.no_shape_presence_threshold.copy_(threshold)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint saved before the input size and the no-shape flag's presence net were
-        kept loads with neither known (the net untrained, the flag off); the threshold of an
-        earlier no-shape score, on another scale, is dropped. One with another number of
+        """A checkpoint saved before the input size was kept loads with it unknown; what an
+        earlier version kept of the no-shape flag inside the classifier is dropped (the flag is
+        `NoShapeFlag`'s now, and such a checkpoint has none). One with another number of
         residual stages than the config's (a four-stage checkpoint saved before `stages`
         existed, tested with a config that drops layer4, or a config that does not say)
         rebuilds the backbone as the checkpoint has it, and says so: the weights decide what the
         network is."""
         state = checkpoint["state_dict"]
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
-        for name in EARLIER_THRESHOLDS:
-            state.pop(name, None)
-        if not any(key.startswith("presence.") for key in state):
-            state.update({f"presence.{k}": v for k, v in self.presence.state_dict().items()})
-            state[NO_SHAPE_THRESHOLD] = torch.tensor(float("-inf"))
+        for key in [key for key in state if key.startswith(EARLIER_FLAG_KEYS)]:
+            del state[key]
         found = [re.match(r"model\.layer(\d)\.", key) for key in state]
         saved = max((int(match.group(1)) for match in found if match), default=None)
         if saved is not None and saved != self.hparams.stages:

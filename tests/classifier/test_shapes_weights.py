@@ -11,12 +11,10 @@ import pytest
 import torch
 from filelock import FileLock
 
-import lit_gradcam.pretrained as pretrained
+import lit_gradcam.classifier.shapes_weights as pretrained
 from lit_gradcam.classifier import ShapeClassifier
-from lit_gradcam.data.dataset import ShapesFolder
-from lit_gradcam.data.generate import generate_dataset
-from lit_gradcam.models import build_resnet
-from lit_gradcam.pretrained import (
+from lit_gradcam.classifier.backbones import build_resnet
+from lit_gradcam.classifier.shapes_weights import (
     DEFAULT_PRETRAINING,
     DrawnSplit,
     ShapesPretraining,
@@ -24,6 +22,8 @@ from lit_gradcam.pretrained import (
     load_shapes_weights,
     shapes_weights_path,
 )
+from lit_gradcam.data.dataset import ShapesFolder
+from lit_gradcam.data.generate import generate_dataset
 
 TINY = ShapesPretraining(train_size=10, val_size=5, max_steps=2, batch_size=5)
 
@@ -115,7 +115,10 @@ def test_a_file_of_another_architecture_is_refused_clearly(hub: Path) -> None:
 def test_importing_the_classifier_alone_makes_shapes_weights_loadable() -> None:
     """A config's class_path imports only `lit_gradcam.classifier`; the package's ``__init__``
     imports the recipe above it, which registers its loader with the classifier."""
-    code = "from lit_gradcam.classifier import PRETRAINED_LOADERS as L; print(L['shapes'].__name__)"
+    code = (
+        "from lit_gradcam.classifier.model import PRETRAINED_LOADERS as L; "
+        "print(L['shapes'].__name__)"
+    )
     run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert run.stdout.split() == ["load_shapes_weights"]
 
@@ -176,8 +179,8 @@ DDP_SCRIPT = """
 import os, sys
 from pathlib import Path
 import torch, torch.distributed as dist, torch.multiprocessing as mp
-from lit_gradcam.models import build_resnet
-from lit_gradcam.pretrained import ShapesPretraining, load_shapes_weights
+from lit_gradcam.classifier.backbones import build_resnet
+from lit_gradcam.classifier.shapes_weights import ShapesPretraining, load_shapes_weights
 
 def rank_main(rank, home, port, recipe):
     os.environ.update(TORCH_HOME=home, LOCAL_RANK=str(rank), WORLD_SIZE="2")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lit_gradcam.augmentation import MirrorOnly, TrainAugmentation
+from lit_gradcam.classifier.augmentation import MirrorOnly, TrainAugmentation
 from lit_gradcam.imaging import normalize_imagenet
 
 #: every transform off

@@ -1,8 +1,9 @@
-"""ShapePresence: the no-shape flag's own net learns from masks, apart from torch's generator."""
+"""ShapePresence: the no-shape flag's own net learns from masks."""
 
 import torch
+import torch.nn.functional as F
 
-from lit_gradcam.shape_presence import ShapePresence
+from lit_gradcam.classifier.presence import ShapePresence
 
 
 def _squares_on_noise(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,13 +21,24 @@ def _squares_on_noise(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor
     return images, masks
 
 
-def test_building_it_leaves_torchs_generator_as_it_was() -> None:
-    """Its weights come from a seed of its own, so the classifier's draws stay as they were."""
+def test_its_heads_are_one_head_over_the_stacked_upsampled_features() -> None:
+    """Each resolution's 1x1 head, upsampled and summed, equals one 1x1 head (their weights
+    stacked) over the three feature maps upsampled to full resolution and stacked: the cheap
+    form computes the same function as the plain one."""
     torch.manual_seed(0)
-    before = torch.random.get_rng_state()
-    first = ShapePresence()
-    assert torch.equal(torch.random.get_rng_state(), before)
-    torch.testing.assert_close(ShapePresence().state_dict(), first.state_dict())
+    net = ShapePresence().eval()
+    images = torch.randn(2, 3, 48, 64)
+    with torch.no_grad():
+        full = net.full_res(images)
+        half = net.half_res(full)
+        quarter = net.quarter_res(half)
+        stacked = torch.cat(
+            [full] + [F.interpolate(x, size=(48, 64), mode="bilinear") for x in (half, quarter)],
+            dim=1,
+        )
+        weight = torch.cat([head.weight for head in net.heads], dim=1)
+        expected = F.conv2d(stacked, weight, net.heads[0].bias)[:, 0]
+        torch.testing.assert_close(net(images), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_it_learns_where_the_masks_are_and_scores_shape_free_images_lower() -> None:
