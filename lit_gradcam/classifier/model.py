@@ -18,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.classifier.augmentation import TrainAugmentation
 from lit_gradcam.classifier.backbones import STAGES, build_resnet, weight_enum
+from lit_gradcam.classifier.optimization import adamw, with_one_cycle
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 
@@ -209,20 +210,8 @@ class ShapeClassifier(L.LightningModule):
         return self(batch["image"]).softmax(-1)
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
-        optimizer = torch.optim.AdamW(
-            self.parameters(),
-            lr=self.hparams.lr,
-            weight_decay=self.hparams.weight_decay,
-            fused=self.device.type in ("cpu", "cuda") or None,  # one kernel for all parameters
-        )
+        optimizer = adamw(self, self.hparams.lr, self.hparams.weight_decay)
         if not self.hparams.one_cycle:
             return optimizer
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=self.hparams.lr,
-            total_steps=require_steps(self.trainer.estimated_stepping_batches),
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        steps = require_steps(self.trainer.estimated_stepping_batches)
+        return with_one_cycle(optimizer, self.hparams.lr, steps)

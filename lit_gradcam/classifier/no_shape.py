@@ -68,10 +68,8 @@ class NoShapeFlag(L.Callback):
         if self.steps == 0 or self.net is not None:
             return
         state = self._train(trainer, pl_module) if trainer.is_global_zero else None
-        state = trainer.strategy.broadcast(state, src=0)
-        self.net = ShapePresence()
-        self.net.load_state_dict(state)
-        self.net.to(pl_module.device).eval()
+        self._load_net(trainer.strategy.broadcast(state, src=0))
+        self.net.to(pl_module.device)
 
     def _train(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Tensor]:
         """The presence phase on this process's device; the net's weights, on the CPU."""
@@ -97,7 +95,7 @@ class NoShapeFlag(L.Callback):
                 PresenceTraining(net, self.lr, self.weight_decay, self.seed),
                 train_dataloaders=trainer.datamodule.train_dataloader(),
             )
-        return {key: value.cpu() for key, value in net.state_dict().items()}
+        return _cpu_state(net)
 
     def on_validation_batch_end(
         self,
@@ -141,16 +139,19 @@ class NoShapeFlag(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         if self.net is None:
             return {}
-        net = {key: value.cpu() for key, value in self.net.state_dict().items()}
-        return {"net": net, "threshold": self.threshold}
+        return {"net": _cpu_state(self.net), "threshold": self.threshold}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "net" not in state_dict:
             return
-        self.net = ShapePresence()
-        self.net.load_state_dict(state_dict["net"])
-        self.net.eval()
+        self._load_net(state_dict["net"])
         self.threshold = float(state_dict["threshold"])
+
+    def _load_net(self, weights: dict[str, Tensor]) -> None:
+        """A `ShapePresence` with `weights`, in eval mode, as the flag's net."""
+        self.net = ShapePresence()
+        self.net.load_state_dict(weights)
+        self.net.eval()
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> NoShapeFlag:
@@ -160,3 +161,8 @@ class NoShapeFlag(L.Callback):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         flag.load_state_dict(checkpoint.get("callbacks", {}).get(flag.state_key, {}))
         return flag
+
+
+def _cpu_state(net: ShapePresence) -> dict[str, Tensor]:
+    """`net`'s weights on the CPU: what the checkpoint and the DDP broadcast carry."""
+    return {key: value.cpu() for key, value in net.state_dict().items()}

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gradcam.classifier.optimization import adamw, with_one_cycle
+
 #: Largest per-channel gain change and offset (in normalised units) of the training jitter.
 GAIN, OFFSET = 0.4, 0.5
 
@@ -122,16 +124,5 @@ class PresenceTraining(L.LightningModule):
         return loss
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
-        optimizer = torch.optim.AdamW(
-            self.parameters(),
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            fused=self.device.type in ("cpu", "cuda") or None,
-        )
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=self.lr, total_steps=int(self.trainer.max_steps)
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        optimizer = adamw(self, self.lr, self.weight_decay)
+        return with_one_cycle(optimizer, self.lr, int(self.trainer.max_steps))
