@@ -3,9 +3,9 @@
     python benchmarks/no_shape.py --ckpt checkpoints/recipes/foreign3500_shapes/last.ckpt \
         --data data/foreign3500 --output results/no_shape_foreign3500.json
 
-The flag is the classifier checkpoint's own (`ShapeClassifier.no_shape`: its presence net's
-score): its threshold is calibrated as a `fit` with `--model.no_shape_quantile` (default: the
-classifier's) calibrates it, by a validation pass over the folder's val split (images that all
+The flag is the one saved in the classifier checkpoint (`NoShapeFlag`'s state: its presence
+net and threshold): its threshold is calibrated as a `fit` with `--no_shape.quantile` (default:
+the flag's) calibrates it, from the presence scores of the folder's val split (images that all
 hold a shape), whatever quantile the checkpoint was fitted with. It is then applied to the
 folder's test split (the share of shape images flagged, which should be small) and to
 background-only images of the foreign generator (`foreign.draw_background_only`; the share
@@ -25,23 +25,21 @@ import platform
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from foreign import ForeignBackgrounds, draw_background_only
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.classifier.no_shape import NoShapeFlag
 from lit_gradcam.data.backgrounds import NaturalBackgrounds
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.imaging import image_tensor
 
 
-def flagged_share(model: ShapeClassifier, images: torch.Tensor) -> float:
+def flagged_share(flag: NoShapeFlag, images: torch.Tensor) -> float:
     """The share of `images` (normalised, (N, 3, H, W)) that the flag marks as holding no shape."""
-    with torch.no_grad():
-        flags = torch.cat([model.no_shape(batch) for batch in images.split(200)])
+    flags = torch.cat([flag.flags(batch) for batch in images.split(200)])
     return flags.float().mean().item()
 
 
@@ -71,9 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", required=True, help="the folder it was trained on")
     parser.add_argument("--backgrounds", type=int, default=500, help="background-only images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the background images")
-    default = inspect.signature(ShapeClassifier).parameters["no_shape_quantile"].default
+    default = inspect.signature(NoShapeFlag).parameters["quantile"].default
     parser.add_argument(
-        "--quantile", type=float, default=default, help="model.no_shape_quantile to calibrate with"
+        "--quantile", type=float, default=default, help="no_shape.quantile to calibrate with"
     )
     parser.add_argument(
         "--other-data", help="a folder of another generator: the share of its test split flagged"
@@ -81,41 +79,39 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", help="JSON file for the results")
     args = parser.parse_args(argv)
 
-    model = ShapeClassifier.load_from_checkpoint(
-        args.ckpt, map_location="cpu", no_shape_quantile=args.quantile
-    )
+    flag = NoShapeFlag.from_checkpoint(args.ckpt, quantile=args.quantile)
+    if flag.net is None:
+        parser.error(f"--ckpt {args.ckpt} holds no no-shape flag (saved with it off or before it)")
     val, test = ShapesFolder(args.data, "val"), ShapesFolder(args.data, "test")
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_model_summary=False)
-    trainer.validate(model, DataLoader(val, batch_size=200), verbose=False)  # calibrates
-    model.eval()
+    flag.calibrate(torch.cat([flag.scores(images) for images, _, _ in DataLoader(val, 200)]))
     shapes = torch.stack([test[i][0] for i in range(len(test))])
     sources = ForeignBackgrounds()
     record = {
         "command": "python benchmarks/no_shape.py " + " ".join(argv or sys.argv[1:]),
         "checkpoint": args.ckpt,
         "data": args.data,
-        "quantile": model.hparams.no_shape_quantile,
-        "threshold": round(model.no_shape_presence_threshold.item(), 4),
+        "quantile": flag.quantile,
+        "threshold": round(flag.threshold, 4),
         "background_images": args.backgrounds,
         "val_background_flagged": round(
-            flagged_share(model, background_images(sources, args.backgrounds, args.seed, "val")), 4
+            flagged_share(flag, background_images(sources, args.backgrounds, args.seed, "val")), 4
         ),
         "background_flagged": round(
-            flagged_share(model, background_images(sources, args.backgrounds, args.seed, "test")), 4
+            flagged_share(flag, background_images(sources, args.backgrounds, args.seed, "test")), 4
         ),
         "natural_background_flagged": round(
-            flagged_share(model, natural_crops(args.backgrounds, args.seed)),
+            flagged_share(flag, natural_crops(args.backgrounds, args.seed)),
             4,
         ),
         "test_shape_images": len(test),
-        "test_shapes_flagged": round(flagged_share(model, shapes), 4),
+        "test_shapes_flagged": round(flagged_share(flag, shapes), 4),
         "machine": platform.processor() or platform.machine(),
     }
     if args.other_data:
         other = ShapesFolder(args.other_data, "test")
         record["other_data"] = args.other_data
         record["other_test_shapes_flagged"] = round(
-            flagged_share(model, torch.stack([other[i][0] for i in range(len(other))])), 4
+            flagged_share(flag, torch.stack([other[i][0] for i in range(len(other))])), 4
         )
     print(json.dumps(record, indent=2))
     if args.output:
