@@ -44,7 +44,7 @@ class NoShapeFlag(L.Callback):
     def __init__(
         self,
         steps: int | None = None,
-        quantile: float = 0.01,
+        quantile: float = 0.015,
         lr: float = 1e-3,
         weight_decay: float = 0.05,
         seed: int = 0,
