@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.drawing import pipeline_grid
-from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 from lit_gradcam.segmenters.sam import SamSegmenter
 

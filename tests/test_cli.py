@@ -15,7 +15,7 @@ from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data.dataset import ShapesFolder
 from lit_gradcam.data.generate import generate_dataset
-from lit_gradcam.pipeline import default_strategies
+from lit_gradcam.method.pipeline import default_strategies
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

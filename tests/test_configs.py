@@ -11,8 +11,8 @@ import yaml
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.cli import LitGradCamCLI, cli_main
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
-from lit_gradcam.pipeline import DEFAULT_CAM, default_strategies
-from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.method.pipeline import DEFAULT_CAM, default_strategies
+from lit_gradcam.prediction.writer import MaskWriter
 from lit_gradcam.segmenters.checkpoints import SAM_CHECKPOINTS, default_cache_dir
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 from lit_gradcam.segmenters.sam import SamSegmenter

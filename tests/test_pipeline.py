@@ -16,14 +16,14 @@ from lit_gradcam.classifier.backbones import build_resnet
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD, denormalize_to_uint8
-from lit_gradcam.pipeline import (
+from lit_gradcam.method.pipeline import (
     DEFAULT_CAM,
     BatchPipeline,
     NoClickPipeline,
     default_strategies,
 )
-from lit_gradcam.pipeline_results import StrategyResult, cat_prompts
-from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.method.results import StrategyResult, cat_prompts
+from lit_gradcam.prediction.writer import MaskWriter
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
@@ -77,7 +77,7 @@ def test_segment_with_notebook_points_cuts_the_square() -> None:
 
 def test_strategies_sharing_a_cam_spec_share_one_cam_pass(monkeypatch) -> None:
     calls = []
-    import lit_gradcam.pipeline as pipeline_module
+    import lit_gradcam.method.pipeline as pipeline_module
 
     real = pipeline_module.compute_heatmaps
 

@@ -25,14 +25,14 @@ from lit_gradcam.data import CLASSES
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.data.dataset import DatasetError
 from lit_gradcam.data.image_folder import ImageFolder
-from lit_gradcam.prediction import MaskWriter
-from lit_gradcam.prediction_files import (
+from lit_gradcam.prediction.files import (
     MANIFEST_NAME,
     OutputDirError,
     OutputExistsError,
     OutputFolder,
     spreadsheet_safe,
 )
+from lit_gradcam.prediction.writer import MaskWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

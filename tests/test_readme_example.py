@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 from lit_gradcam.cam.spec import CamSpec
-from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.segmenters.base import Segmenter
 

@@ -34,9 +34,9 @@ from lit_gradcam.cli.config_files import (
 )
 from lit_gradcam.errors import ConfigError, UserError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
-from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.precision import default_precision
-from lit_gradcam.prediction import MaskWriter
+from lit_gradcam.prediction.writer import MaskWriter
 
 #: Callbacks that only the classifier's runs take: a model that is not the classifier (a
 #: `SamTuner`) scores itself against ground-truth prompts and flags nothing.

@@ -26,8 +26,8 @@ from lit_gradcam.drawing import pipeline_grid
 from lit_gradcam.evaluation.charts import metric_bars
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
 from lit_gradcam.evaluation.tables import results_table
-from lit_gradcam.pipeline import BatchPipeline
-from lit_gradcam.pipeline_results import PipelineOutput
+from lit_gradcam.method.pipeline import BatchPipeline
+from lit_gradcam.method.results import PipelineOutput
 
 
 class SegmentationEvaluation(L.Callback):

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.evaluation.charts import BAR_HEIGHT, BAR_LENGTH, CHART_BARS
-from lit_gradcam.pipeline import BatchPipeline
+from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.strategies import (
     CamConsensus,
@@ -199,7 +199,7 @@ def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
     def known_heatmaps(model, images, spec, targets=None):
         return heat.expand(len(images), H, W).clone(), torch.zeros(len(images), 5)
 
-    monkeypatch.setattr("lit_gradcam.pipeline.compute_heatmaps", known_heatmaps)
+    monkeypatch.setattr("lit_gradcam.method.pipeline.compute_heatmaps", known_heatmaps)
     shape = _rect(20, 32)  # what FixedMaskSegmenter cuts: centre of mass (35.5, 23.5)
     loader = _loader([shape, shape])
     callback = SegmentationEvaluation(

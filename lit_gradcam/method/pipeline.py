@@ -21,7 +21,7 @@ from lit_gradcam.cam.heatmaps import build_cam, compute_heatmaps
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.imaging import denormalize_to_uint8
-from lit_gradcam.pipeline_results import PipelineOutput, StrategyResult
+from lit_gradcam.method.results import PipelineOutput, StrategyResult
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import PromptStrategy
 from lit_gradcam.prompts.strategies import (

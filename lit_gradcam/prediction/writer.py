@@ -35,9 +35,9 @@ from torch import Tensor
 from lit_gradcam.classifier.no_shape import NoShapeFlag
 from lit_gradcam.data import CLASSES
 from lit_gradcam.drawing import blend, draw_prompts, heat_colours, mask_outline
-from lit_gradcam.pipeline import BatchPipeline
-from lit_gradcam.pipeline_results import StrategyResult
-from lit_gradcam.prediction_files import (
+from lit_gradcam.method.pipeline import BatchPipeline
+from lit_gradcam.method.results import StrategyResult
+from lit_gradcam.prediction.files import (
     CSV_NAME,
     OutputExistsError,
     OutputFolder,
