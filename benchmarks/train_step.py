@@ -2,7 +2,7 @@
 each as a ratio to a plain float32 NCHW torchvision ResNet-18 step at the same batch.
 
     python benchmarks/train_step.py [--batch 64] [--steps 30] [--warmup 5] [--compile]
-        [--output results/train_step.json]
+        [--output results/train_step.json] [--check results/train_step.json]
 
 All variants train the same ResNet-18 on 48x64 batches, in one process, taking turns step by
 step so that each sees the same machine; each is the median of its steps:
@@ -21,6 +21,12 @@ step so that each sees the same machine; each is the median of its steps:
   do not change a step's cost, so none are built, and its presence phase is timed apart, as
   presence_net); the variants run between its steps. Its network is the config's
   (`model.stages`), not necessarily the variants' whole ResNet-18.
+
+`--check FILE` holds the README's first-run times to the code: it exits with status 1 when the
+quick start's step with its flag (`quickstart_with_flag`), as a ratio to plain measured in this
+run, is more than `--tolerance` (relative) above the ratio in FILE, the committed measurement
+those times were taken with. A ratio, not seconds, so a faster or slower machine does not fail
+it.
 
 GFLOP/s counts a step's floating-point operations (forward and backward, as
 `torch.utils.flop_counter` counts them) over its time: the plain ResNet-18's for the variants,
@@ -179,6 +185,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each first")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--output", help="JSON file for the results")
+    parser.add_argument("--check", help="committed results: fail if the step got slower")
+    parser.add_argument(
+        "--tolerance", type=float, default=0.15, help="--check's allowed relative rise"
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     b = args.batch
@@ -231,7 +241,27 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
+    if args.check:
+        _check(rows, Path(args.check), args.tolerance)
     return record
+
+
+def _ratio(rows: list[dict], variant: str) -> float:
+    """`variant`'s ratio to plain among result rows."""
+    return next(row["ratio_to_plain"] for row in rows if row["variant"] == variant)
+
+
+def _check(rows: list[dict], committed: Path, tolerance: float) -> None:
+    """Exit 1 if the quick start's step with its flag rose past `tolerance` over `committed`."""
+    then = _ratio(json.loads(committed.read_text())["rows"], "quickstart_with_flag")
+    now = _ratio(rows, "quickstart_with_flag")
+    verdict = "holds" if now <= then * (1 + tolerance) else "RISEN"
+    print(f"quickstart_with_flag: {now:.3f}x plain now, {then:.3f}x in {committed}: {verdict}")
+    if verdict != "holds":
+        sys.exit(
+            f"the quick start's step is {now / then - 1:.0%} slower relative to plain than in "
+            f"{committed}: re-measure benchmarks/recipe_table.py and re-render the README"
+        )
 
 
 if __name__ == "__main__":
