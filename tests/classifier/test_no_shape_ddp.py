@@ -4,6 +4,7 @@ saves the flag of a one-process fit (the classifiers themselves differ: their ba
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,10 @@ def _fit(tmp_path: Path, devices: int) -> dict:
         "--trainer.strategy", "ddp" if devices > 1 else "auto",
         "--no_shape.steps", "4",
     ]  # fmt: skip
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    # one thread per process in both runs, as Lightning gives each of two DDP processes on two
+    # cores: the same reduction order, so the same floats
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     return torch.load(folder / "last.ckpt", weights_only=True)["callbacks"]["NoShapeFlag"]
 
