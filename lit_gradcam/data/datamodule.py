@@ -132,6 +132,27 @@ class ShapesDataModule(LightningDataModule):
                 f"{listed}); a model is trained and scored at one size"
             )
 
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """The folder's class names (its classes.txt, else the five shapes); None before a
+        split is read."""
+        return self._first_split("classes")
+
+    @property
+    def semantic(self) -> bool:
+        """Whether the folder's masks are class-index maps (it has a classes.txt)."""
+        return bool(self._first_split("semantic"))
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether some label file of the folder lists several classes."""
+        return bool(self._first_split("multi_label"))
+
+    def _first_split(self, attribute: str) -> object:
+        """An attribute every split of one folder shares, from the first split read."""
+        split = next(iter(self.splits.values()), None)
+        return None if split is None else getattr(split, attribute)
+
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.hparams.seed)
         return self._loader("train", self.hparams.batch_size, shuffle=True, generator=generator)

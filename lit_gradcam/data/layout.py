@@ -77,20 +77,28 @@ def list_files(root: Path, split: str, folders: dict[str, Path]) -> dict[str, di
     files: dict[str, dict[str, Path]] = {}
     hidden = []
     for kind, folder in folders.items():
-        files[kind] = {}
-        for p in sorted(folder.iterdir()):
-            if p.suffix.lower() != KINDS[kind] or not p.is_file():
-                continue
-            if p.name.startswith("."):
-                hidden.append(p)
-            else:
-                files[kind][p.stem] = p
+        files[kind], left_out = folder_files(folder, KINDS[kind])
+        hidden += left_out
     warn_once(root, split, hidden, "hidden file(s) left out")
     if not any(files.values()):
         raise DatasetError(
             f"split {split!r} of {root} is empty: no .png images in {folders['images']}"
         )
     return files
+
+
+def folder_files(folder: Path, suffix: str) -> tuple[dict[str, Path], list[Path]]:
+    """The files of `folder` ending in `suffix` (any case), sorted: stem -> file for the visible
+    ones, and the hidden ones (a name starting with '.')."""
+    visible, hidden = {}, []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() != suffix or not path.is_file():
+            continue
+        if path.name.startswith("."):
+            hidden.append(path)
+        else:
+            visible[path.stem] = path
+    return visible, hidden
 
 
 def complete_stems(

@@ -19,6 +19,13 @@ it defines the answer, and are refused where it does not:
 - other modes are refused.
 A mask is soft when it holds more than two distinct values (an antialiased edge); its every
 non-zero pixel still counts as the shape, and the caller is told so it can warn.
+
+Index masks (`index_mask`, VOC-style, for folders with a classes.txt) hold a class index per pixel:
+0 background, i the i-th class, `IGNORED` (255) a pixel no class is scored on (an uncertain rim):
+- grey masks (1, L, I, I;16*) give their value (values outside 0..255 are refused), palette masks
+  their index, not its colour (VOC's masks are palette PNGs whose index 255 is the void rim);
+- colour masks (RGB, RGBA, ...) are refused: a colour is no class index;
+- transparency as for binary masks: a fully opaque alpha is dropped, any other is refused.
 Orientation (EXIF) is not handled here: it is applied when the file is read (`decoding.open_image`).
 """
 
@@ -33,7 +40,15 @@ EIGHT_BIT = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr")
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 ALPHA = ("RGBA", "LA", "PA")
 MASK_MODES = ("1", "L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "RGB", *ALPHA)
+INDEX_MODES = ("1", "L", "LA", "P", "PA", *SIXTEEN_BIT)
+COLOUR_MODES = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "HSV", "LAB")
 GREY_HINT = "save the mask as a greyscale PNG: 0 background, >0 shape"
+INDEX_HINT = (
+    "save the mask as a greyscale or palette PNG of class indices: 0 background, i the i-th "
+    "class of classes.txt, 255 ignored"
+)
+#: The index-mask value of a pixel no class is scored on.
+IGNORED = 255
 
 
 class PixelError(ValueError):
@@ -90,18 +105,19 @@ def viewer_rgb(image: Image.Image) -> tuple[np.ndarray, str]:
     return over_white.astype(np.uint8), COMPOSITED
 
 
-def _mask_values(image: Image.Image) -> np.ndarray:
-    """The values the reference loader reads, opaque alpha dropped: (H, W) or (H, W, 3)."""
-    if image.mode not in MASK_MODES:
+def _mask_values(image: Image.Image, modes: tuple[str, ...], hint: str) -> np.ndarray:
+    """The values the reference loader reads, opaque alpha dropped: (H, W) or (H, W, 3); masks
+    of a mode not in `modes` or with transparency are refused, with `hint` saying what to do."""
+    if image.mode not in modes:
         raise PixelError(
-            f"mask(s) in a mode with no defined mask reading ({GREY_HINT})",
+            f"mask(s) in a mode with no defined mask reading ({hint})",
             f"mode {image.mode!r}",
         )
     if _transparent(image):
         alpha = _alpha(image)
         if (alpha < 255).any():
             raise PixelError(
-                f"mask(s) with transparency ({GREY_HINT})",
+                f"mask(s) with transparency ({hint})",
                 f"mode {image.mode!r}, {int((alpha < 255).sum())} of {alpha.size} pixel(s) "
                 "not fully opaque",
             )
@@ -116,9 +132,29 @@ def binary_mask(image: Image.Image) -> tuple[np.ndarray, bool]:
     and whether the mask holds more than two distinct values.
 
     Raises PixelError for masks the reference loader does not define (see the module docstring)."""
-    values = _mask_values(image)
+    values = _mask_values(image, MASK_MODES, GREY_HINT)
     if values.ndim == 3:
         colours = values.astype(np.uint32)
         distinct = np.unique(colours[..., 0] << 16 | colours[..., 1] << 8 | colours[..., 2])
         return values.any(axis=-1), distinct.size > 2
     return values != 0, np.unique(values).size > 2
+
+
+def index_mask(image: Image.Image) -> np.ndarray:
+    """uint8 (H, W): the class index of every pixel (0 background, i the i-th class, `IGNORED`).
+
+    Raises PixelError for colour masks, transparency, values outside 0..255 and other modes (see the
+    module docstring)."""
+    if image.mode in COLOUR_MODES:
+        raise PixelError(
+            f"colour mask(s) where class indices are expected ({INDEX_HINT})",
+            f"mode {image.mode!r}: a colour is not a class index",
+        )
+    values = _mask_values(image, INDEX_MODES, INDEX_HINT)
+    low, high = int(values.min(initial=0)), int(values.max(initial=0))
+    if low < 0 or high > IGNORED:
+        raise PixelError(
+            f"index mask(s) with values outside 0..{IGNORED} ({INDEX_HINT})",
+            f"mode {image.mode!r} holds values {low}..{high}",
+        )
+    return values.astype(np.uint8)

@@ -5,6 +5,7 @@ Every case writes real files with PIL and reads them back through ShapesFolder /
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from PIL import Image, ImageOps
 
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
-from lit_gradcam.data.pixels import COMPOSITED, PixelError, viewer_rgb
+from lit_gradcam.data.pixels import COMPOSITED, PixelError, index_mask, viewer_rgb
 
 H, W = 12, 20
 ORIENTATION = 0x0112
@@ -210,3 +211,42 @@ def test_hard_masks_do_not_warn(tmp_path: Path, high: int):
         warnings.simplefilter("error")
         mask = _raw(tmp_path)[0][2].numpy()
     assert (mask == _box().astype(bool)).all()
+
+
+def test_index_mask_reads_grey_values_and_drops_an_opaque_alpha():
+    values = np.array([[0, 1, 2], [254, 255, 7]], np.uint8)
+    assert (index_mask(Image.fromarray(values)) == values).all()
+    opaque = np.stack([values, np.full_like(values, 255)], axis=-1)
+    read = index_mask(Image.fromarray(opaque, mode="LA"))
+    assert read.dtype == np.uint8 and (read == values).all()
+    assert (index_mask(Image.fromarray(values.astype(np.uint16))) == values).all()
+    assert index_mask(Image.fromarray(values > 1)).tolist() == [[0, 0, 1], [1, 1, 1]]
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (Image.new("RGB", (3, 2)), "colour mask.*mode 'RGB'"),
+        (Image.new("RGBA", (3, 2), (1, 1, 1, 255)), "colour mask.*mode 'RGBA'"),
+        (Image.fromarray(np.array([[0, 256]], np.uint16)), "outside 0..255.*values 0..256"),
+        (Image.new("LA", (3, 2), (1, 0)), "transparency.*class indices"),
+        (Image.fromarray(np.zeros((2, 2), np.float32)), "mode 'F'"),
+    ],
+)
+def test_index_mask_refuses_what_holds_no_class_index(image: Image.Image, match: str):
+    with pytest.raises(PixelError) as error:
+        index_mask(image)
+    assert re.search(match, f"{error.value.problem}: {error.value}")
+
+
+def test_transparent_palette_index_mask_is_one_error_naming_it(tmp_path: Path):
+    (tmp_path / "classes.txt").write_text("circle\n")
+    indices = Image.fromarray(_box() // 255)
+    indices.putpalette([0, 0, 0, 255, 0, 0])
+    _write(tmp_path, "holey", _rgb(), indices)
+    indices.save(tmp_path / "masks" / "train" / "holey.png", transparency=0)  # index 0 clear
+    with pytest.raises(DatasetError) as error:
+        _raw(tmp_path)
+    message = str(error.value)
+    assert "1 mask(s) with transparency (save the mask as a greyscale or palette PNG" in message
+    assert str(tmp_path / "masks" / "train" / "holey.png") in message
