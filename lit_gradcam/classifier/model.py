@@ -10,14 +10,21 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.classifier.augmentation import TrainAugmentation
 from lit_gradcam.classifier.backbones import STAGES, build_resnet, weight_enum
+from lit_gradcam.classifier.labels import (
+    LabelThreshold,
+    classification_loss,
+    folder_label_kind,
+    found_classes,
+    reset_head,
+)
 from lit_gradcam.classifier.optimization import adamw, with_one_cycle
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
@@ -40,10 +47,17 @@ PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool, int], None]] = {}
 
 
 class ShapeClassifier(L.LightningModule):
-    """Classifies the shape in an image; its backbone (`self.model`) is what Grad-CAM reads.
+    """Classifies the shapes in an image; its backbone (`self.model`) is what Grad-CAM reads.
 
     Args:
-        num_classes: number of shape classes (the five of `lit_gradcam.data.CLASSES`).
+        classes: class names in label-index order; None: the training folder's (its
+            `classes.txt`), the five of `lit_gradcam.data.CLASSES` for a course folder. Set when
+            `fit` starts and saved in the checkpoint, so test and predict name them; a list
+            given here must match the training folder's.
+        multi_label: whether an image may hold several classes (a sigmoid head, and a class
+            threshold chosen on validation) or exactly one (softmax). The training folder
+            decides when `fit` starts (multi-label when any label file lists several classes);
+            saved in the checkpoint.
         arch: torchvision ResNet name.
         weights: what `fit` starts from: a torchvision weight enum name (e.g.
             ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.classifier.shapes_weights`) or None
@@ -72,7 +86,8 @@ class ShapeClassifier(L.LightningModule):
 
     def __init__(
         self,
-        num_classes: int = len(CLASSES),
+        classes: list[str] | None = None,
+        multi_label: bool = False,
         arch: str = "resnet18",
         weights: str | None = None,
         lr: float = 2e-3,
@@ -86,7 +101,8 @@ class ShapeClassifier(L.LightningModule):
         channels_last: bool | None = None,
     ) -> None:
         super().__init__()
-        require_at_least("model", 2, num_classes=num_classes)
+        if classes is not None and len(classes) < 2:
+            raise ConfigError(f"model.classes must name at least two classes, got {classes}")
         require_at_least("model", 0, weight_decay=weight_decay)
         if lr <= 0 or not 0 <= label_smoothing < 1:
             raise ConfigError(
@@ -106,16 +122,42 @@ class ShapeClassifier(L.LightningModule):
         self.model = self._build_backbone()
         self._pretrained_loaded = False
         self._channels_last = False
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self._build_metrics()
         # (height, width) of the training images; (0, 0) until the first training step
         self.register_buffer("input_size", torch.zeros(2, dtype=torch.int64))
+        # a multi-label head's class threshold, chosen at each validation
+        self.register_buffer("label_threshold", torch.tensor(0.5))
         self._size_recorded = False
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The class names, in label-index order."""
+        return tuple(self.hparams.classes or CLASSES)
+
+    def found_classes(self, logits: Tensor) -> Tensor:
+        """(B, C) bool: the classes each image holds, as this classifier reads its logits."""
+        return found_classes(logits, self.hparams.multi_label, float(self.label_threshold))
+
+    def _build_metrics(self) -> None:
+        """Accuracy: of the top class (single-label), or the share of images whose found classes
+        are exactly their classes (multi-label); and the multi-label threshold's chooser."""
+        if self.hparams.multi_label:
+            self.val_acc, self.test_acc = MeanMetric(), MeanMetric()
+            self.val_threshold = LabelThreshold()
+        else:
+            count = len(self.class_names)
+            self.val_acc = MulticlassAccuracy(count, average="micro")
+            self.test_acc = MulticlassAccuracy(count, average="micro")
+            self.val_threshold = None
+
     def setup(self, stage: str) -> None:
-        """Load the pretrained `weights` when fitting starts, before Lightning restores any
-        checkpoint being resumed. Other stages load a trained checkpoint anyway, so they never
-        download or build weights they would overwrite."""
+        """Take the training folder's classes, then load the pretrained `weights` when fitting
+        starts, before Lightning restores any checkpoint being resumed. Other stages load a
+        trained checkpoint anyway, so they never download or build weights they would
+        overwrite."""
+        data = getattr(self._trainer, "datamodule", None) if stage == "fit" else None
+        if getattr(data, "classes", None) is not None:
+            self._set_label_kind(*folder_label_kind(data, self.hparams.classes))
         if stage == "fit" and self.hparams.weights is not None and not self._pretrained_loaded:
             hp = self.hparams
             loader = PRETRAINED_LOADERS.get(hp.weights)  # None for torchvision's weights
@@ -123,6 +165,8 @@ class ShapeClassifier(L.LightningModule):
             pretrained = self._build_backbone(weights)
             if loader is not None:
                 loader(pretrained, hp.arch, hp.stem_maxpool, hp.stages)
+            if self.class_names != CLASSES:  # a head of other classes starts afresh
+                reset_head(pretrained)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
         channels_last = self.hparams.channels_last
@@ -131,10 +175,20 @@ class ShapeClassifier(L.LightningModule):
         self._channels_last = channels_last
         self._apply_memory_format()
 
+    def _set_label_kind(self, classes: list[str] | None, multi_label: bool) -> None:
+        """Set `classes` and `multi_label`, rebuilding the network and metrics if they change."""
+        hp = self.hparams
+        if (hp.classes, hp.multi_label) == (classes, multi_label):
+            return
+        hp.classes, hp.multi_label = classes, multi_label
+        self.model = self._build_backbone()
+        self._apply_memory_format()
+        self._build_metrics()
+
     def _build_backbone(self, weights: str | None = None) -> nn.Module:
         """A ResNet as the hyper-parameters describe it, with torchvision's `weights` or none."""
         hp = self.hparams
-        return build_resnet(hp.arch, hp.num_classes, weights, hp.stem_maxpool, hp.stages)
+        return build_resnet(hp.arch, len(self.class_names), weights, hp.stem_maxpool, hp.stages)
 
     def _apply_memory_format(self) -> None:
         memory_format = torch.channels_last if self._channels_last else torch.contiguous_format
@@ -165,16 +219,32 @@ class ShapeClassifier(L.LightningModule):
             self._size_recorded = True
         if self.augmentation is not None:
             images = self.augmentation(images, self.augmentation_strength())
-        loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
+        loss = classification_loss(self(images), labels, self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
         logits = self(images)
-        self.log("val/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
+        loss = classification_loss(logits, labels)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        if self.val_threshold is not None:
+            self.val_threshold.update(logits, labels)  # accuracy once the threshold is chosen
+            return
         self.val_acc(logits, labels)
         self.log("val/acc", self.val_acc, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        """Multi-label: choose the class threshold on this validation (every rank's images),
+        then log the accuracy and macro F1 it gives."""
+        if self.val_threshold is None or not self.val_threshold.update_called:
+            return
+        chosen = self.val_threshold.compute()
+        self.val_threshold.reset()
+        self.label_threshold.fill_(chosen["threshold"])
+        self.log("val/acc", chosen["exact_match"], prog_bar=True)
+        self.log("val/f1", chosen["f1"])
+        self.log("val/threshold", chosen["threshold"])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """A checkpoint saved before the input size was kept loads with it unknown; what an
@@ -186,6 +256,9 @@ class ShapeClassifier(L.LightningModule):
         network is."""
         state = checkpoint["state_dict"]
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
+        state.setdefault("label_threshold", torch.tensor(0.5))
+        hyper = checkpoint.get("hyper_parameters", {})
+        self._set_label_kind(hyper.get("classes"), bool(hyper.get("multi_label", False)))
         for key in [key for key in state if key.startswith(EARLIER_FLAG_KEYS)]:
             del state[key]
         found = [re.match(r"model\.layer(\d)\.", key) for key in state]
@@ -201,13 +274,19 @@ class ShapeClassifier(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
-        self.test_acc(self(images), labels)
+        logits = self(images)
+        if self.hparams.multi_label:
+            self.test_acc.update((self.found_classes(logits) == labels.bool()).all(1).float())
+        else:
+            self.test_acc.update(logits, labels)
         self.log("test/acc", self.test_acc)
 
     def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
-        """Class probabilities of a predict batch (see `ImageFolder`); the prediction writer
-        turns them, Grad-CAM and the segmenter into masks."""
-        return self(batch["image"]).softmax(-1)
+        """Class probabilities of a predict batch (see `ImageFolder`): softmax, or per class
+        sigmoid for a multi-label classifier; the prediction writer turns them, Grad-CAM and
+        the segmenter into masks."""
+        logits = self(batch["image"])
+        return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
         optimizer = adamw(self, self.hparams.lr, self.hparams.weight_decay)

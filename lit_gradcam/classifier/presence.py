@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gradcam.classifier.optimization import adamw, with_one_cycle
+from lit_gradcam.data.pixels import IGNORED
 
 #: Largest per-channel gain change and offset (in normalised units) of the training jitter.
 GAIN, OFFSET = 0.4, 0.5
@@ -87,18 +88,20 @@ class ShapePresence(nn.Module):
         return probabilities.topk(top, dim=1).values.mean(dim=1)
 
     def loss(self, images: Tensor, masks: Tensor, generator: torch.Generator) -> Tensor:
-        """Binary cross-entropy against the masks, after a colour jitter and a mirror drawn from
-        `generator`, per image."""
+        """Binary cross-entropy against the masks (bool, or class maps whose 255 pixels are left
+        out), after a colour jitter and a mirror drawn from `generator`, per image."""
         count = len(images)
         gain = 1 + GAIN * (2 * torch.rand(count, 3, 1, 1, generator=generator) - 1)
         offset = OFFSET * (2 * torch.rand(count, 3, 1, 1, generator=generator) - 1)
         mirror = torch.rand(count, generator=generator) < 0.5
         images = images.float() * gain.to(images.device) + offset.to(images.device)
-        targets = masks.float()
-        flip = mirror.to(images.device)
-        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-        targets = torch.where(flip[:, None, None], targets.flip(-1), targets)
-        return F.binary_cross_entropy_with_logits(self(images).float(), targets)
+        counted = masks != IGNORED if masks.dtype != torch.bool else torch.ones_like(masks)
+        targets = ((masks != 0) & counted).float()
+        flip = mirror.to(images.device)[:, None, None]
+        images = torch.where(flip[..., None], images.flip(-1), images)
+        targets = torch.where(flip, targets.flip(-1), targets)
+        weights = torch.where(flip, counted.flip(-1), counted).float()
+        return F.binary_cross_entropy_with_logits(self(images).float(), targets, weights)
 
 
 class PresenceTraining(L.LightningModule):

@@ -103,9 +103,12 @@ def test_default_augmentation_is_on_and_can_be_switched_off() -> None:
     assert ShapeClassifier(augmentation=None).augmentation is None
 
 
-def test_head_matches_num_classes() -> None:
-    model = ShapeClassifier(num_classes=7, arch="resnet34")
+def test_head_matches_the_classes() -> None:
+    names = [f"class{i}" for i in range(7)]
+    model = ShapeClassifier(classes=names, arch="resnet34")
     assert model(torch.randn(2, 3, 48, 64)).shape == (2, 7)
+    assert model.class_names == tuple(names)
+    assert ShapeClassifier().class_names == ("circle", "square", "triangle", "star", "diamond")
 
 
 def test_unknown_arch_and_weight_names_are_clear() -> None:

@@ -74,3 +74,18 @@ def test_the_score_is_the_mean_of_the_most_confident_pixels() -> None:
         ranked = probabilities.sort(dim=1, descending=True).values
         expected = torch.stack([row[:5].mean() for row in ranked])
         torch.testing.assert_close(net.score(images), expected)
+
+
+def test_class_maps_train_it_on_every_class_and_leave_ignored_pixels_out() -> None:
+    """Index masks: any class is "a shape here"; 255 (ignored) pixels add nothing."""
+    torch.manual_seed(0)
+    net = ShapePresence()
+    images = torch.randn(2, 3, 24, 32)
+    maps = torch.zeros(2, 24, 32, dtype=torch.uint8)
+    maps[:, 4:10, 4:12], maps[:, 12:20, 16:30] = 1, 3
+
+    def loss(masks: torch.Tensor) -> torch.Tensor:
+        return net.loss(images, masks, torch.Generator().manual_seed(0))
+
+    torch.testing.assert_close(loss(maps), loss(maps > 0))
+    assert loss(torch.full_like(maps, 255)) == 0
