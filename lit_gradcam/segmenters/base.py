@@ -3,6 +3,8 @@
 A `Segmenter` splits its work in two so that one embedding serves many prompt sets:
 `embed(images) -> state` (per image, expensive: SAM's image encoder) and
 `predict(state, prompts) -> (masks, scores)` (cheap, any number of times per state).
+`select(state, index)` picks images out of a state (repeats allowed), so that several objects
+of one image are segmented in one `predict` call without a second `embed`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import Prompts
 
 
@@ -29,6 +32,14 @@ class Segmenter(ABC):
     @abstractmethod
     def predict(self, state: Any, prompts: Prompts) -> tuple[Tensor, Tensor]:
         """Masks (B, H, W) bool at the original size and scores (B,) for `prompts` on `state`."""
+
+    def select(self, state: Any, index: Tensor) -> Any:
+        """The state of the images at `index` (1-D, repeats allowed), as if `embed` had been
+        given only those: per-object strategies prompt each object of an image apart."""
+        raise ConfigError(
+            f"segmenter {self.name!r} ({type(self).__qualname__}) cannot segment several objects "
+            "per image: it does not implement `select`"
+        )
 
     def to(self, device: torch.device | str) -> Segmenter:
         """Move any model weights to `device` (no-op for weight-free segmenters)."""

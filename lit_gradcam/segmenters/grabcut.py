@@ -123,6 +123,9 @@ class GrabCutSegmenter(Segmenter):
             arrays = [cv2.resize(image, small, interpolation=cv2.INTER_AREA) for image in arrays]
         return GrabCutState(arrays, size, images.device)
 
+    def select(self, state: GrabCutState, index: Tensor) -> GrabCutState:
+        return GrabCutState([state.images[i] for i in index.tolist()], state.size, state.device)
+
     def predict(self, state: GrabCutState, prompts: Prompts) -> tuple[Tensor, Tensor]:
         """Masks (B, H, W) bool and boundary-step scores (B,) in [0, 1]."""
         if prompts.batch_size != len(state.images):

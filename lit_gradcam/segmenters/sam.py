@@ -14,7 +14,7 @@ naming this class parses without it.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -223,6 +223,10 @@ class SamSegmenter(Segmenter):
         if self.autocast is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=_AUTOCAST[self.autocast])
+
+    def select(self, state: SamState, index: Tensor) -> SamState:
+        embeddings = state.embeddings[index.to(state.embeddings.device)]
+        return replace(state, embeddings=embeddings)
 
     def predict(self, state: SamState, prompts: Prompts) -> tuple[Tensor, Tensor]:
         """Masks (B, H, W) bool and predicted IoU (B,) for each image's prompts."""

@@ -257,3 +257,17 @@ def test_images_over_max_side_are_cut_shrunk_with_masks_at_their_own_size() -> N
 def test_a_max_side_below_the_dataset_height_is_refused() -> None:
     with pytest.raises(ValueError, match="max_side must be at least 48"):
         GrabCutSegmenter(max_side=32)
+
+
+def test_selected_images_cut_as_if_embedded_alone() -> None:
+    """`select` picks images out of a state (repeats allowed), for several objects per image."""
+    first, _ = _scene(1.0, seed=0)
+    second, _ = _scene(1.0, seed=1)
+    images = torch.stack([first, second])
+    segmenter = GrabCutSegmenter()
+    index = torch.tensor([1, 1, 0])
+    prompts = foreground_points(torch.tensor([[20.0, 20.0], [40.0, 30.0], [32.0, 24.0]]))
+    masks, _ = segmenter.predict(segmenter.select(segmenter.embed(images), index), prompts)
+    for row, image in enumerate(index.tolist()):
+        alone, _ = segmenter.predict(segmenter.embed(images[image : image + 1]), prompts.select(row))
+        assert torch.equal(masks[row], alone[0])

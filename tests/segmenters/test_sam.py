@@ -336,3 +336,19 @@ def test_sam_tiny_size() -> None:
     """The README and `build_sam_tiny` describe it as about 2.2 M parameters."""
     parameters = sum(p.numel() for p in build_sam_tiny().parameters())
     assert round(parameters / 1e6, 1) == 2.2
+
+
+def test_selected_images_segment_as_if_embedded_alone(tiny_sam: Sam) -> None:
+    """`select` picks images out of a state (repeats allowed): several objects of one image are
+    prompted without a second embed, and each mask is SamPredictor's on that image alone."""
+    images = _images(3, 48, 64, seed=3)
+    segmenter = SamSegmenter.from_model(tiny_sam)
+    index = torch.tensor([2, 0, 2])
+    prompts = Prompts(
+        torch.tensor([[[10.0, 12.0]], [[40.0, 30.0]], [[50.0, 8.0]]]), torch.ones(3, 1).long()
+    )
+    state = segmenter.select(segmenter.embed(images), index)
+    logits, _ = segmenter.predict_logits(state, prompts)
+    for row, image in enumerate(index.tolist()):
+        expected, _ = _reference(tiny_sam, images[image], prompts.select(row), multimask=True)
+        np.testing.assert_allclose(logits[row].numpy(), expected, atol=1e-3, rtol=1e-3)
