@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gradcam.cam.base import BaseCAM
@@ -46,3 +47,13 @@ def compute_heatmaps(
     forward pass unless `spec.input_scale` rescales the images).
     """
     return build_cam(model, spec).heatmaps(images, targets, return_logits=True)
+
+
+def resize_heatmaps(heatmaps: Tensor, size: tuple[int, int]) -> Tensor:
+    """Heatmaps (B, H, W) resized bilinearly to `size` (height, width), kept in [0, 1]."""
+    if tuple(heatmaps.shape[-2:]) == tuple(size):
+        return heatmaps
+    resized = F.interpolate(
+        heatmaps[:, None], size=tuple(size), mode="bilinear", align_corners=False
+    )
+    return resized[:, 0].clamp(0, 1)

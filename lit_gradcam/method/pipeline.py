@@ -8,22 +8,23 @@ the same thing with the reference notebook's call shape.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gradcam.cam.base import BaseCAM
-from lit_gradcam.cam.heatmaps import build_cam, compute_heatmaps
+from lit_gradcam.cam.heatmaps import build_cam, compute_heatmaps, resize_heatmaps
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.imaging import denormalize_to_uint8
+from lit_gradcam.method.objects import ClassMapOutput, run_class_maps
 from lit_gradcam.method.results import PipelineOutput, StrategyResult
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.prompts.objects import GroundTruthObjects, PerObject
 from lit_gradcam.prompts.strategies import (
     CamBox,
     CamConsensus,
@@ -64,13 +65,26 @@ def default_strategies() -> list[PromptStrategy]:
     ]
 
 
+def default_object_strategies() -> list[PromptStrategy]:
+    """On folders of several classes and objects (class maps): `CamConsensus` on each class
+    found as one object, then on each of its hot components as an object, and the per-object
+    oracles (each ground-truth object's innermost point; its box) as the ceilings."""
+    return [
+        CamConsensus(),
+        PerObject(name="CamConsensusPerObject"),
+        GroundTruthObjects(name="GroundTruthObjectPoints"),
+        GroundTruthObjects(box=True, name="GroundTruthObjectBoxes"),
+    ]
+
+
 class BatchPipeline:
     """The method: which CAM, strategies and segmenters run, each shared work done once.
 
     Args:
         segmenters: promptable segmenters (default: a weight-free GrabCut); `predict` cuts with
             the first.
-        strategies: prompt strategies (default: `default_strategies()`).
+        strategies: prompt strategies (default: `default_strategies()`, and on folders of
+            several classes and objects `default_object_strategies()`).
         cam: the CAM that strategies without their own `cam` read (default: `DEFAULT_CAM`).
         predict_strategy: name of the strategy `predict` runs (default: the first listed that
             does not read the ground truth; with the default strategies, `CamConsensus`).
@@ -83,6 +97,7 @@ class BatchPipeline:
         cam: CamSpec | None = None,
         predict_strategy: str | None = None,
     ) -> None:
+        self.object_strategies = list(strategies or default_object_strategies())
         if strategies is None:
             strategies = default_strategies()
             predict_strategy = predict_strategy or DEFAULT_PREDICT_STRATEGY
@@ -105,29 +120,33 @@ class BatchPipeline:
     def cam_of(self, strategy: PromptStrategy) -> CamSpec:
         return strategy.cam or self.cam
 
-    def for_predict(self) -> BatchPipeline:
-        """The pipeline `predict` runs: the first segmenter and the predict strategy only."""
-        strategy = self._predict_choice()
+    def for_predict(self, class_maps: bool = False) -> BatchPipeline:
+        """The pipeline `predict` runs: the first segmenter and the predict strategy only (of
+        the object strategies, for class maps)."""
+        strategy = self._predict_choice(self.object_strategies if class_maps else None)
         return BatchPipeline(self.segmenters[:1], [strategy], self.cam, strategy.name)
 
-    def _predict_choice(self) -> PromptStrategy:
-        """The strategy `predict` runs: `predict_strategy`, or the first that does not read the
-        ground truth."""
-        names = [s.name for s in self.strategies]
-        if self.predict_strategy is None:
-            methods = [s for s in self.strategies if not s.uses_ground_truth]
+    def _predict_choice(self, strategies: list[PromptStrategy] | None = None) -> PromptStrategy:
+        """The strategy `predict` runs among `strategies` (default: the method's):
+        `predict_strategy`, or the first that does not read the ground truth."""
+        strategies = self.strategies if strategies is None else strategies
+        names = [s.name for s in strategies]
+        wanted = self.predict_strategy
+        if strategies is not self.strategies and wanted not in names:
+            wanted = None  # the default strategies' choice is not an object strategy
+        if wanted is None:
+            methods = [s for s in strategies if not s.uses_ground_truth]
             if not methods:
                 raise ConfigError(
                     f"predict needs a strategy that does not read the ground truth; the method "
                     f"lists only oracles: {names}"
                 )
             return methods[0]
-        if self.predict_strategy not in names:
+        if wanted not in names:
             raise ConfigError(
-                f"method.predict_strategy {self.predict_strategy!r} is not one of the method's "
-                f"strategies: {names}"
+                f"method.predict_strategy {wanted!r} is not one of the method's strategies: {names}"
             )
-        strategy = self.strategies[names.index(self.predict_strategy)]
+        strategy = strategies[names.index(wanted)]
         if strategy.uses_ground_truth:
             raise ConfigError(
                 f"method.predict_strategy {strategy.name!r} reads the ground truth, which "
@@ -165,7 +184,7 @@ class BatchPipeline:
         else:
             images_uint8 = originals
             heatmaps = {
-                spec: _resized(heat, originals.shape[-2:]) for spec, heat in heatmaps.items()
+                spec: resize_heatmaps(heat, originals.shape[-2:]) for spec, heat in heatmaps.items()
             }
         # what the heatmap alone gives, for strategies whose final prompts follow the masks
         cam_prompts = {
@@ -185,8 +204,24 @@ class BatchPipeline:
                 )
         return PipelineOutput(images_uint8, logits.detach(), results)
 
-    def describe(self) -> dict[str, object]:
-        """Names and settings of every part, for results.json."""
+    def run_class_maps(
+        self,
+        model: nn.Module,
+        images: Tensor,
+        find_classes: Callable[[Tensor], Tensor],
+        gt_maps: Tensor | None = None,
+        originals: Tensor | None = None,
+    ) -> ClassMapOutput:
+        """The method on images of several classes and objects: a class map per image from
+        each (segmenter, object strategy); see `lit_gradcam.method.objects.run_class_maps`."""
+        return run_class_maps(
+            self.segmenters, self.object_strategies, self.cam, model, images, find_classes,
+            gt_maps, originals,
+        )  # fmt: skip
+
+    def describe(self, class_maps: bool = False) -> dict[str, object]:
+        """Names and settings of every part (with the object strategies when `class_maps`),
+        for results.json."""
         return {
             "cam": asdict(self.cam),
             "segmenters": [
@@ -200,19 +235,9 @@ class BatchPipeline:
                     "uses_ground_truth": s.uses_ground_truth,
                     "consults_segmenter": s.consults_segmenter,
                 }
-                for s in self.strategies
+                for s in (self.object_strategies if class_maps else self.strategies)
             ],
         }
-
-
-def _resized(heatmaps: Tensor, size: tuple[int, int]) -> Tensor:
-    """Heatmaps (B, H, W) resized bilinearly to `size`, kept in [0, 1]."""
-    if tuple(heatmaps.shape[-2:]) == tuple(size):
-        return heatmaps
-    resized = F.interpolate(
-        heatmaps[:, None], size=tuple(size), mode="bilinear", align_corners=False
-    )
-    return resized[:, 0].clamp(0, 1)
 
 
 def _ground_truth_for(strategy: PromptStrategy, gt_masks: Tensor | None) -> Tensor | None:

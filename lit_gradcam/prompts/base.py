@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,6 +12,19 @@ from torch import Tensor
 from lit_gradcam.cam.spec import CamSpec
 from lit_gradcam.prompt_types import FOREGROUND, Prompts
 from lit_gradcam.segmenters.base import Segmenter
+
+
+@dataclass
+class ObjectSegmentation:
+    """What a strategy cut for each heatmap when it may prompt several objects per heatmap.
+
+    points: (P, M, 2) one foreground point per object prompt (x, y); valid: (P, M) bool, False
+    for empty slots; masks: (P, H, W) bool, the union of the heatmap's object masks.
+    """
+
+    points: Tensor
+    valid: Tensor
+    masks: Tensor
 
 
 class PromptStrategy(ABC):
@@ -52,6 +66,19 @@ class PromptStrategy(ABC):
         prompts = self.prompts(heatmaps, gt_masks)
         masks, scores = segmenter.predict(state, prompts)
         return prompts, masks, scores
+
+    def segment_objects(
+        self,
+        heatmaps: Tensor,
+        segmenter: Segmenter,
+        state: Any,
+        gt_masks: Tensor | None = None,
+    ) -> ObjectSegmentation:
+        """Segment what each heatmap (one class of one image) shows. A single-object strategy
+        prompts it as one object (`segment`); per-object strategies override this."""
+        prompts, masks, _ = self.segment(heatmaps, segmenter, state, gt_masks)
+        masks = masks.to(heatmaps.device).bool()
+        return ObjectSegmentation(prompts.points, prompts.labels == FOREGROUND, masks)
 
 
 def foreground_points(points: Tensor, boxes: Tensor | None = None) -> Prompts:
