@@ -67,3 +67,22 @@ def test_mask_outline_is_the_band_a_square_window_finds(width: int) -> None:
     out = mask_outline(_grey(2, 30, 40), masks, width)
     painted = (out != 128).any(1)
     assert torch.equal(painted, band)
+
+
+def test_class_colours_are_voc_palette_and_overlays_tint_only_classes() -> None:
+    from lit_gradcam.class_map_drawing import class_colours, class_map_overlay, legend
+
+    colours = class_colours(16).tolist()
+    assert colours[0] == [0, 0, 0] and colours[1] == [128, 0, 0] and colours[2] == [0, 128, 0]
+    assert colours[4] == [0, 0, 128] and colours[15] == [192, 128, 128]  # VOC's "person"
+    images = torch.full((1, 3, 4, 5), 100, dtype=torch.uint8)
+    maps = torch.zeros(1, 4, 5, dtype=torch.uint8)
+    maps[0, 1, 1], maps[0, 2, 2], maps[0, 3, 3] = 1, 2, 255
+    tinted = class_map_overlay(images, maps, num_classes=2)
+    assert torch.equal(tinted[0, :, 0, 0], images[0, :, 0, 0])  # background untouched
+    assert tinted[0, 0, 1, 1] > 100 and tinted[0, 1, 1, 1] < 100  # class 1 reddish
+    assert tinted[0, 1, 2, 2] > 100 and tinted[0, 0, 2, 2] < 100  # class 2 greenish
+    names = [(0, "background")] + [(i, f"class number {i}") for i in range(1, 9)]
+    narrow, wide = legend(names, 120), legend(names, 2000)
+    assert narrow.shape[-1] == 120 and wide.shape[-1] == 2000
+    assert narrow.shape[1] > wide.shape[1]  # the entries wrap into more rows

@@ -385,6 +385,7 @@ class _FailsOnSecondBatch(L.LightningModule):
     def __init__(self, classifier: ShapeClassifier, output_dir: Path) -> None:
         super().__init__()
         self.model, self.output_dir = classifier.model, output_dir
+        self.class_names = classifier.class_names
         self.staged: list[str] = []
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

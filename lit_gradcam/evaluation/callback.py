@@ -21,17 +21,26 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_gradcam.data import CLASSES
+from lit_gradcam.class_map_drawing import class_map_grid
 from lit_gradcam.drawing import pipeline_grid
-from lit_gradcam.evaluation.charts import metric_bars
+from lit_gradcam.evaluation.charts import CHART_BARS, CLASS_MAP_BARS, metric_bars
+from lit_gradcam.evaluation.class_map_scoring import ClassMapScoring, require_same_classes
+from lit_gradcam.evaluation.hparams import log_hparams
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
-from lit_gradcam.evaluation.tables import results_table
+from lit_gradcam.evaluation.tables import TABLE_COLUMNS, results_table
+from lit_gradcam.method.objects import ClassMapOutput
 from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.method.results import PipelineOutput
+from lit_gradcam.prompts.base import PromptStrategy
 
 
 class SegmentationEvaluation(L.Callback):
     """Scores every (segmenter, strategy) pair of the method on the test split (and on val).
+
+    On a folder of several classes (its `classes.txt`: class-index masks) the method makes a
+    class map per image (`BatchPipeline.run_class_maps`, with its object strategies) and each
+    pair is scored by per-class IoU and mIoU and by where its object prompts fell
+    (`ClassMapScoring`); on a course folder, by the single-object metrics.
 
     Args:
         method: the CAM, strategies and segmenters to score (default: `BatchPipeline()`); the
@@ -56,27 +65,23 @@ class SegmentationEvaluation(L.Callback):
         self._evaluating = False  # whether the current validation is evaluated
         # keyed "{segmenter}/{strategy}"; a ModuleList (not a ModuleDict, whose keys may not
         # hold "." or "/") so the metrics follow the module to its device
-        keys = self._metric_keys()
+        keys = self._metric_keys(self.pipeline.strategies)
         self._metric_list = nn.ModuleList(SegmentationMetrics() for _ in keys)
         self.metrics = dict(zip(keys, self._metric_list, strict=True))
-        self.class_accuracy = MulticlassAccuracy(len(CLASSES), average=None)
-        self._logged: list[PipelineOutput] = []
+        self.class_accuracy: MulticlassAccuracy | None = None  # sized by the model's classes
+        self.class_maps: ClassMapScoring | None = None  # on folders of class-index masks
+        self._logged: list[PipelineOutput | ClassMapOutput] = []
 
-    def _metric_keys(self) -> list[str]:
-        return [
-            f"{segmenter.name}/{strategy.name}"
-            for segmenter in self.pipeline.segmenters
-            for strategy in self.pipeline.strategies
-        ]
+    def _metric_keys(self, strategies: list[PromptStrategy]) -> list[str]:
+        return [f"{a.name}/{b.name}" for a in self.pipeline.segmenters for b in strategies]
 
     # --- lifecycle -----------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.pipeline.check_layers(pl_module.model)  # a misspelt layer fails before training
         self._metric_list.to(pl_module.device)
-        self.class_accuracy.to(pl_module.device)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start(pl_module)
+        self._start(trainer, pl_module)
 
     def on_test_batch_end(
         self,
@@ -95,7 +100,7 @@ class SegmentationEvaluation(L.Callback):
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._evaluating = self._evaluates_this_validation(trainer)
         if self._evaluating:
-            self._start(pl_module)
+            self._start(trainer, pl_module)
 
     def on_validation_batch_end(
         self,
@@ -125,23 +130,42 @@ class SegmentationEvaluation(L.Callback):
         n = self.every_n_validations
         return n > 0 and self._validations % n == 0
 
-    def _start(self, pl_module: L.LightningModule) -> None:
-        """Reset the metrics; segmenters (SAM's weights) reach the device only when needed."""
+    def _start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Reset the metrics, sized by the model's classes (known once a checkpoint is
+        restored); segmenters (SAM's weights) reach the device only when needed."""
         self.pipeline.to(pl_module.device)
         for metric in self.metrics.values():
             metric.reset()
-        self.class_accuracy.reset()
+        classes = tuple(getattr(pl_module, "class_names", ()))
+        data = trainer.datamodule
+        self.class_maps = None
+        if getattr(data, "semantic", False):
+            require_same_classes(classes, tuple(data.classes))
+            keys = self._metric_keys(self.pipeline.object_strategies)
+            multi_label = bool(pl_module.hparams.get("multi_label", False))
+            self.class_maps = ClassMapScoring(keys, classes, multi_label).to(pl_module.device)
+        self.class_accuracy = MulticlassAccuracy(len(classes), average=None).to(pl_module.device)
         self._logged = []
 
     def _evaluate_batch(self, pl_module: L.LightningModule, batch: Any) -> None:
         images, labels, gt_masks = batch
+        if self.class_maps is not None:
+            found = pl_module.found_classes
+            output = self.pipeline.run_class_maps(pl_module.model, images, found, gt_masks)
+            self.class_maps.update(output, labels, gt_masks)
+            self._keep_for_figures(output)
+            return
         output = self.pipeline.run(pl_module.model, images, gt_masks)
         self.class_accuracy.update(output.logits, labels)
         for key, result in output.results.items():
             self.metrics[key].update(result.prompts, result.masks, gt_masks, result.cam_prompts)
+        self._keep_for_figures(output.head(len(images), gt_masks))
+
+    def _keep_for_figures(self, output: PipelineOutput | ClassMapOutput) -> None:
+        """Keep the first `num_logged_images` images' results for the TensorBoard grids."""
         missing = self.num_logged_images - sum(o.batch_size for o in self._logged)
         if missing > 0:
-            self._logged.append(output.head(missing, gt_masks).to("cpu"))
+            self._logged.append(output.head(missing).to("cpu"))
 
     def _finish(
         self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str, accuracy_key: str
@@ -149,7 +173,7 @@ class SegmentationEvaluation(L.Callback):
         """Log scalars; write results.json / results.md (named by prefix); to TensorBoard, the
         grids, a bar chart per segmenter and the hyper-parameters with these metrics."""
         results = self._log_results(pl_module, prefix=prefix)
-        if empty := results["num_empty_gt"]:
+        if empty := results.get("num_empty_gt"):
             rank_zero_warn(
                 f"{empty} of the {results['num_images']} images scored have an empty ground-truth "
                 "mask: no segmentation metric counts them (classification accuracy does)"
@@ -163,16 +187,29 @@ class SegmentationEvaluation(L.Callback):
         else:
             stem = f"results_val_step{trainer.global_step}"
         self._write_results(trainer, Path(log_dir), results, prefix, stem)
-        self._log_grids(trainer, tag=prefix)
+        self._log_grids(trainer, pl_module, tag=prefix)
         self._log_charts(trainer, results["rows"], tag=prefix)
         metrics = {**results["metrics"], accuracy_key: results[accuracy_key]}
         metrics = {key: value for key, value in metrics.items() if value is not None}
-        self._log_hparams(trainer, pl_module, metrics, run_name=stem.replace("results", "hparams"))
+        if trainer.is_global_zero:
+            run_name = stem.replace("results", "hparams")
+            log_hparams(trainer, pl_module, self.pipeline, metrics, run_name=run_name)
 
     def _log_results(self, pl_module: L.LightningModule, prefix: str) -> dict[str, Any]:
         """Compute (DDP-synced), log scalars, return the results dict written to files."""
+        if self.class_maps is not None:
+            uses_gt = {s.name: s.uses_ground_truth for s in self.pipeline.object_strategies}
+            rows, scalars, extra = self.class_maps.results(prefix, uses_gt)
+            pl_module.log_dict(scalars, sync_dist=False)  # already synced by torchmetrics
+            return {
+                "metrics": scalars,
+                "rows": rows,
+                **extra,
+                "config": self.pipeline.describe(class_maps=True),
+            }
         rows, scalars = [], {}
         strategies = {s.name: s for s in self.pipeline.strategies}
+        classes = pl_module.class_names
         for key, metric in self.metrics.items():
             segmenter, strategy = key.split("/", 1)
             # a metric that scored nothing (a box-only oracle's hit rate) is null, not NaN
@@ -189,13 +226,13 @@ class SegmentationEvaluation(L.Callback):
                 {f"{prefix}/{key}/{name}": v for name, v in values.items() if v is not None}
             )
         per_class = self.class_accuracy.compute()
-        scalars.update({f"{prefix}/class_acc/{c}": per_class[i] for i, c in enumerate(CLASSES)})
+        scalars.update({f"{prefix}/class_acc/{c}": per_class[i] for i, c in enumerate(classes)})
         pl_module.log_dict(scalars, sync_dist=False)  # already synced by torchmetrics
         first = next(iter(self.metrics.values()))
         return {
             "metrics": {k: _as_float(v) for k, v in scalars.items()},
             "rows": rows,
-            "class_accuracy": {c: _as_float(per_class[i]) for i, c in enumerate(CLASSES)},
+            "class_accuracy": {c: _as_float(per_class[i]) for i, c in enumerate(classes)},
             "num_images": int(first.num_images),
             "num_empty_gt": int(first.num_empty_gt),
             "config": self.pipeline.describe(),
@@ -207,18 +244,28 @@ class SegmentationEvaluation(L.Callback):
     ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         results["checkpoint"] = trainer.ckpt_path
-        table = results_table(results["rows"])
+        columns = self.class_maps.columns() if self.class_maps is not None else TABLE_COLUMNS
+        table = results_table(results["rows"], columns)
         (log_dir / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
         (log_dir / f"{stem}.md").write_text(table)
         if isinstance(trainer.logger, TensorBoardLogger):
             trainer.logger.experiment.add_text(f"{prefix}/results", table, trainer.global_step)
 
     @rank_zero_only
-    def _log_grids(self, trainer: L.Trainer, tag: str) -> None:
+    def _log_grids(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> None:
         if not isinstance(trainer.logger, TensorBoardLogger) or not self._logged:
             return
-        merged = PipelineOutput.cat(self._logged)
         writer = trainer.logger.experiment
+        if self.class_maps is not None:
+            maps = ClassMapOutput.cat(self._logged)
+            for key, result in maps.results.items():
+                grid = class_map_grid(
+                    maps.images_uint8, maps.heatmaps, result.prompts, result.class_maps,
+                    maps.gt_maps, pl_module.class_names,
+                )  # fmt: skip
+                writer.add_image(f"{tag}/{key}", grid, trainer.global_step)
+            return
+        merged = PipelineOutput.cat(self._logged)
         for key, result in merged.results.items():
             grid = pipeline_grid(
                 merged.images_uint8, result.heatmaps, result.prompts, result.masks, merged.gt_masks
@@ -232,56 +279,10 @@ class SegmentationEvaluation(L.Callback):
             return
         for segmenter in self.pipeline.segmenters:
             mine = [row for row in rows if row["segmenter"] == segmenter.name]
-            chart = metric_bars(mine, title=f"{segmenter.name} ({tag})")
+            bars = CHART_BARS if self.class_maps is None else CLASS_MAP_BARS
+            chart = metric_bars(mine, title=f"{segmenter.name} ({tag})", bars=bars)
             writer = trainer.logger.experiment
             writer.add_image(f"{tag}_chart/{segmenter.name}", chart, trainer.global_step)
-
-    @rank_zero_only
-    def _log_hparams(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        metrics: dict[str, float],
-        run_name: str,
-    ) -> None:
-        """The run's settings with this evaluation's metrics, for TensorBoard's HPARAMS tab.
-
-        Written by `SummaryWriter.add_hparams` as a run of its own inside the log dir, because
-        TensorBoard keeps only the first hyper-parameter record of a run and Lightning's logger
-        writes one (its `hp_metric` placeholder) when the run starts.
-        """
-        if not isinstance(trainer.logger, TensorBoardLogger):
-            return
-        described = self.pipeline.describe()
-        params: dict[str, Any] = {
-            "model": dict(pl_module.hparams),
-            "method": {
-                "cam": described["cam"],
-                "segmenters": ", ".join(s.name for s in self.pipeline.segmenters),
-                "strategies": ", ".join(s.name for s in self.pipeline.strategies),
-            },
-            "checkpoint": trainer.ckpt_path,
-        }
-        if trainer.datamodule is not None:
-            params["data"] = dict(trainer.datamodule.hparams)
-        trainer.logger.experiment.add_hparams(
-            _flat_hparams(params), metrics, run_name=run_name, global_step=trainer.global_step
-        )
-
-
-def _flat_hparams(params: dict[str, Any], prefix: str = "") -> dict[str, int | float | str]:
-    """Nested settings keyed ``a/b``, private (``_``) keys left out; numbers stay numbers and
-    everything else (flags, None, lists) becomes text, which TensorBoard shows as written."""
-    flat: dict[str, int | float | str] = {}
-    for key, value in params.items():
-        if key.startswith("_"):
-            continue
-        if isinstance(value, dict):
-            flat.update(_flat_hparams(value, f"{prefix}{key}/"))
-        else:
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            flat[f"{prefix}{key}"] = value if number else str(value)
-    return flat
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -13,6 +13,8 @@ from torch import Tensor
 
 #: The bars drawn per strategy: (metric key of a results row, colour).
 CHART_BARS = (("hit_rate_fg", (46, 139, 87)), ("iou", (65, 105, 225)))
+#: The bars of the class-map evaluation (several classes and objects per image).
+CLASS_MAP_BARS = (("object_hit_rate", (46, 139, 87)), ("miou", (65, 105, 225)))
 #: Length in px of a bar whose value is 1; bars scale linearly from 0.
 BAR_LENGTH = 400
 BAR_HEIGHT = 14
@@ -22,27 +24,31 @@ GRID_COLOUR = (210, 210, 210)
 TEXT_COLOUR = (0, 0, 0)
 
 
-def metric_bars(rows: Sequence[dict[str, object]], title: str) -> Tensor:
-    """uint8 (3, H, W) chart: per row (a strategy) one horizontal bar per `CHART_BARS` metric,
-    its value printed after it; a missing or NaN value gets no bar and prints "n/a"."""
+def metric_bars(
+    rows: Sequence[dict[str, object]],
+    title: str,
+    bars: Sequence[tuple[str, tuple[int, int, int]]] = CHART_BARS,
+) -> Tensor:
+    """uint8 (3, H, W) chart: per row (a strategy) one horizontal bar per (metric, colour) of
+    `bars`, its value printed after it; a missing or NaN value gets no bar and prints "n/a"."""
     font = ImageFont.load_default(size=FONT_SIZE)
     labels = [_label(row) for row in rows]
     label_width = max((_text_width(font, text) for text in labels), default=0) + 2 * MARGIN
-    row_height = len(CHART_BARS) * BAR_HEIGHT + MARGIN
+    row_height = len(bars) * BAR_HEIGHT + MARGIN
     top = 2 * (FONT_SIZE + MARGIN)  # title, then the legend
     width = label_width + BAR_LENGTH + _text_width(font, "0.000") + 2 * MARGIN
     height = top + len(rows) * row_height + MARGIN
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     draw.text((MARGIN, MARGIN // 2), title, fill=TEXT_COLOUR, font=font)
-    _legend(draw, font, label_width, FONT_SIZE + MARGIN)
+    _legend(draw, font, bars, label_width, FONT_SIZE + MARGIN)
     for fraction in (0.0, 0.5, 1.0):
         x = label_width + round(fraction * BAR_LENGTH)
         draw.line([(x, top - MARGIN // 2), (x, height - MARGIN)], fill=GRID_COLOUR)
     for index, (row, label) in enumerate(zip(rows, labels, strict=True)):
         y = top + index * row_height
         draw.text((MARGIN, y), label, fill=TEXT_COLOUR, font=font)
-        for bar, (key, colour) in enumerate(CHART_BARS):
+        for bar, (key, colour) in enumerate(bars):
             _bar(draw, font, row.get(key), colour, label_width, y + bar * BAR_HEIGHT)
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
 
@@ -56,9 +62,15 @@ def _text_width(font: ImageFont.ImageFont, text: str) -> int:
     return int(math.ceil(right - left))
 
 
-def _legend(draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont, x: int, y: int) -> None:
+def _legend(
+    draw: ImageDraw.ImageDraw,
+    font: ImageFont.ImageFont,
+    bars: Sequence[tuple[str, tuple[int, int, int]]],
+    x: int,
+    y: int,
+) -> None:
     """A colour swatch and the metric name per bar, left to right."""
-    for key, colour in CHART_BARS:
+    for key, colour in bars:
         draw.rectangle([x, y + 2, x + BAR_HEIGHT - 1, y + BAR_HEIGHT - 1], fill=colour)
         draw.text((x + BAR_HEIGHT + 4, y), key, fill=TEXT_COLOUR, font=font)
         x += BAR_HEIGHT + 4 + _text_width(font, key) + 2 * MARGIN

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: Metric columns of the results table, in the order of the report's Table 1 and then ours; the
 #: `_cam` pair scores the point the heatmap gave before the segmenter took part.
 TABLE_COLUMNS = (
@@ -16,15 +18,15 @@ TABLE_COLUMNS = (
 )
 
 
-def results_table(rows: list[dict[str, object]]) -> str:
+def results_table(rows: list[dict[str, object]], columns: Sequence[str] = TABLE_COLUMNS) -> str:
     """A Markdown table, one row per (segmenter, strategy), oracle rows marked as ceilings."""
-    header = "| segmenter | strategy | " + " | ".join(TABLE_COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 2)]
+    header = "| segmenter | strategy | " + " | ".join(columns) + " |"
+    lines = [header, "|" + "---|" * (len(columns) + 2)]
     for row in rows:
         strategy = str(row["strategy"])
         if row.get("uses_ground_truth"):
             strategy += " (oracle: uses GT)"
-        cells = [_format(row.get(column)) for column in TABLE_COLUMNS]
+        cells = [_format(row.get(column)) for column in columns]
         lines.append(f"| {row['segmenter']} | {strategy} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,10 @@ rank 0 merges them into `predictions.csv` after a barrier. Every file goes throu
 `OutputFolder`: the run's files replace the last run's only once it has succeeded, and a file
 of the user's is never replaced.
 
+A classifier of a folder's own classes (its classes.txt) gets a class map per image instead
+(`BatchPipeline.for_predict(class_maps=True)`, see `lit_gradcam.prediction.class_maps`): an
+index PNG as `<stem>_mask.png`, an overlay with a legend, and a row naming the classes found.
+
 `predictions.csv` has a row per entry of predict_dir: an image's results, or, for a file that
 could not be decoded and for each entry that is not read (another suffix, a folder, a dangling
 link), the reason in `error`. Cells holding names or text (file, mask, overlay, note, error)
@@ -33,10 +37,10 @@ from PIL import Image
 from torch import Tensor
 
 from lit_gradcam.classifier.no_shape import NoShapeFlag
-from lit_gradcam.data import CLASSES
 from lit_gradcam.drawing import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.method.results import StrategyResult
+from lit_gradcam.prediction.class_maps import CLASS_MAP_COLUMNS, class_map_files
 from lit_gradcam.prediction.files import (
     CSV_NAME,
     OutputExistsError,
@@ -84,6 +88,7 @@ class MaskWriter(BasePredictionWriter):
         self.method = method or BatchPipeline()
         self.overwrite = overwrite
         self.pipeline: BatchPipeline | None = None  # the method's predict pipeline, from setup
+        self.class_maps = False  # whether the classifier's classes are a folder's own
         self._folder: OutputFolder | None = None  # this run's output folder, from setup
         self._rows: list[dict[str, str]] = []
         self._skipped: list[tuple[str, str]] = []  # entries of predict_dir not read (rank 0)
@@ -119,6 +124,13 @@ class MaskWriter(BasePredictionWriter):
                 f"listed in {CSV_NAME} with the reason"
             )
 
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The checkpoint is restored: a classifier of a folder's own classes predicts class
+        maps, with the method's object strategy."""
+        self.class_maps = pl_module.hparams.get("classes") is not None
+        if self.class_maps:
+            self.pipeline = self.method.for_predict(class_maps=True).to(pl_module.device)
+
     def write_on_batch_end(
         self,
         trainer: L.Trainer,
@@ -141,17 +153,53 @@ class MaskWriter(BasePredictionWriter):
                 by_size[tuple(batch["original"][i].shape)].append(i)
         for indices in by_size.values():
             originals = torch.stack([batch["original"][i] for i in indices]).to(pl_module.device)
+            no_shape = _no_shape(trainer, batch["image"][indices].to(pl_module.device))
+            if self.class_maps:
+                self._write_class_maps(pl_module, batch, indices, originals, no_shape, notes)
+                continue
             output = self.pipeline.run(pl_module.model, batch["image"][indices], None, originals)
             (result,) = output.results.values()
             probabilities = output.logits.softmax(-1)
-            no_shape = _no_shape(trainer, batch["image"][indices].to(pl_module.device))
             for j, i in enumerate(indices):
                 name, stem, image = batch["name"][i], batch["stem"][i], originals[j]
-                row = self._write_one(name, stem, image, result[j : j + 1], probabilities[j])
+                row = self._write_one(
+                    name, stem, image, result[j : j + 1], probabilities[j], pl_module.class_names
+                )
                 self._rows.append({**row, "no_shape": no_shape[j], "note": notes[i]})
 
+    def _write_class_maps(
+        self,
+        pl_module: L.LightningModule,
+        batch: dict[str, Any],
+        indices: list[int],
+        originals: Tensor,
+        no_shape: list[str],
+        notes: list[str],
+    ) -> None:
+        """Class maps of images of one size: files staged, CSV rows kept."""
+        images = batch["image"][indices]
+        find = pl_module.found_classes
+        output = self.pipeline.run_class_maps(pl_module.model, images, find, None, originals)
+        (result,) = output.results.values()
+        multi_label = pl_module.hparams.multi_label
+        probabilities = output.logits.sigmoid() if multi_label else output.logits.softmax(-1)
+        for j, i in enumerate(indices):
+            prompts = Prompts(result.prompts.points[j : j + 1], result.prompts.labels[j : j + 1])
+            row = class_map_files(
+                self._folder.staging, batch["name"][i], batch["stem"][i], originals[j],
+                result.class_maps[j], prompts, result.point_classes[j : j + 1], output.found[j],
+                probabilities[j], pl_module.class_names,
+            )  # fmt: skip
+            self._rows.append({**row, "no_shape": no_shape[j], "note": notes[i]})
+
     def _write_one(
-        self, name: str, stem: str, image: Tensor, result: StrategyResult, probabilities: Tensor
+        self,
+        name: str,
+        stem: str,
+        image: Tensor,
+        result: StrategyResult,
+        probabilities: Tensor,
+        classes: tuple[str, ...],
     ) -> dict[str, str]:
         """One image (uint8 (3, h, w)) and its result: mask and overlay staged, CSV row out."""
         mask_file, overlay_file = (f"{stem}_{kind}.png" for kind in KINDS)
@@ -163,7 +211,7 @@ class MaskWriter(BasePredictionWriter):
         prompts = result.prompts
         return {
             "file": name,
-            "predicted_class": CLASSES[label],
+            "predicted_class": classes[label],
             "probability": f"{probabilities[label].item():.4f}",
             "points": _points_text(prompts),
             "box": "" if prompts.boxes is None else " ".join(f"{v:.1f}" for v in prompts.boxes[0]),
@@ -185,7 +233,7 @@ class MaskWriter(BasePredictionWriter):
         for part in sorted(staging.glob("rows.rank*.json")):
             rows += json.loads(part.read_text())
             part.unlink()
-        write_csv(staging / CSV_NAME, rows, CSV_COLUMNS)
+        write_csv(staging / CSV_NAME, rows, CLASS_MAP_COLUMNS if self.class_maps else CSV_COLUMNS)
         self._folder.commit()
         flagged = sorted(row["file"] for row in rows if row.get("no_shape") == "true")
         if flagged:

@@ -269,5 +269,6 @@ def test_selected_images_cut_as_if_embedded_alone() -> None:
     prompts = foreground_points(torch.tensor([[20.0, 20.0], [40.0, 30.0], [32.0, 24.0]]))
     masks, _ = segmenter.predict(segmenter.select(segmenter.embed(images), index), prompts)
     for row, image in enumerate(index.tolist()):
-        alone, _ = segmenter.predict(segmenter.embed(images[image : image + 1]), prompts.select(row))
+        state = segmenter.embed(images[image : image + 1])
+        alone, _ = segmenter.predict(state, prompts.select(row))
         assert torch.equal(masks[row], alone[0])

@@ -1,0 +1,83 @@
+"""A folder of its own classes, several objects per image, through the real CLI: fit takes the
+classes from classes.txt, test scores class maps (mIoU per class, object prompts), predict
+writes index PNGs and names the classes found."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.datasets import CLASS_MAP_CLASSES as CLASSES
+from helpers.datasets import write_class_map_folder
+from PIL import Image
+
+from lit_gradcam.cli import cli_main
+from lit_gradcam.method.pipeline import default_object_strategies
+
+
+def _args(tmp_path: Path, root: Path) -> list[str]:
+    return [
+        "--data.root", str(root),
+        "--data.generate", "false",
+        "--data.batch_size", "16",
+        "--data.eval_batch_size", "16",
+        "--model.stages", "2",
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "logs"),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.precision", "32-true",
+        "--trainer.max_steps", "4",
+        "--trainer.val_check_interval", "2",
+    ]  # fmt: skip
+
+
+def test_own_classes_fit_test_and_predict_from_the_same_commands(tmp_path: Path) -> None:
+    root = write_class_map_folder(tmp_path / "mine", {"train": 32, "val": 16, "test": 16})
+    fit = cli_main(["fit", *_args(tmp_path, root)])
+    assert fit.model.class_names == CLASSES and fit.model.hparams.multi_label
+    checkpoint = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert checkpoint["hyper_parameters"]["classes"] == list(CLASSES)
+    assert checkpoint["state_dict"]["model.fc.weight"].shape[0] == len(CLASSES)
+
+    cli_main(["test", *_args(tmp_path, root), "--ckpt_path", "last"])
+    (results_file,) = (tmp_path / "logs").rglob("results.json")
+    results = json.loads(results_file.read_text())
+    assert results["classes"] == list(CLASSES) and results["num_images"] == 16
+    assert set(results["class_f1"]) == set(CLASSES)
+    strategies = [s.name for s in default_object_strategies()]
+    assert [row["strategy"] for row in results["rows"]] == strategies
+    oracle = next(r for r in results["rows"] if r["strategy"] == "GroundTruthObjectPoints")
+    assert oracle["object_hit_rate"] == 1.0 and oracle["stray_point_rate"] == 0.0
+    for row in results["rows"]:
+        per_class = [row[f"iou_{name}"] for name in ("background", *CLASSES)]
+        defined = [value for value in per_class if value is not None]
+        assert row["miou"] == pytest.approx(sum(defined) / len(defined))
+    table = results_file.with_suffix(".md").read_text()
+    assert "miou" in table and "iou_Dot" in table
+
+    predict_dir = tmp_path / "to_predict"
+    predict_dir.mkdir()
+    for stem in ("test_000", "test_001"):
+        source = root / "images" / "test" / f"{stem}.png"
+        (predict_dir / f"{stem}.png").write_bytes(source.read_bytes())
+    out = tmp_path / "predictions"
+    cli_main(
+        ["predict", *_args(tmp_path, root), "--ckpt_path", "last",
+         "--data.predict_dir", str(predict_dir), "--output.output_dir", str(out)]
+    )  # fmt: skip
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["file"] for row in rows] == ["test_000.png", "test_001.png"]
+    for row in rows:
+        found = row["classes"].split("; ")
+        assert found and set(found) <= set(CLASSES)
+        mask = Image.open(out / row["mask"])
+        assert mask.mode == "P" and mask.size == (48, 32)
+        values = set(np.unique(np.array(mask)).tolist())
+        assert values <= {0} | {CLASSES.index(name) + 1 for name in found}
+        areas = dict(item.rsplit(" ", 1) for item in row["areas"].split("; "))
+        for name, area in areas.items():
+            assert int(area) == int((np.array(mask) == CLASSES.index(name) + 1).sum())
+        assert Image.open(out / row["overlay"]).size[0] == 48
