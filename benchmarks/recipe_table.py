@@ -32,6 +32,16 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+#: What results.json says of the classifier, copied when present.
+CLASSIFICATION_KEYS = (
+    "classes",
+    "multi_label",
+    "class_accuracy",
+    "class_acc_macro",
+    "class_f1",
+    "class_f1_macro",
+    "num_objects",
+)
 
 
 def _run(command: list[str], torch_home: str) -> float:
@@ -108,7 +118,9 @@ def main(argv: list[str] | None = None) -> dict:
         "test_acc": results["test/acc"],
         "num_images": results["num_images"],
         "rows": results["rows"],
-        "class_accuracy": results["class_accuracy"],
+        # per-class accuracy (one class per image) or F1 (multi-label), with what a folder of
+        # its own classes adds: the classes and the ground-truth objects scored
+        **{key: results[key] for key in CLASSIFICATION_KEYS if key in results},
     }
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
