@@ -13,6 +13,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from lit_gradcam.data.dataset import DatasetError, ShapesFolder
 from lit_gradcam.data.generate import MARKER, DatasetExistsError, generate_dataset
 from lit_gradcam.data.image_folder import ImageFolder, collate_images
+from lit_gradcam.data.multi_object import DEFAULT_MAX_OVERLAP, DEFAULT_OBJECTS, scene_spec
+from lit_gradcam.data.shape_bank import SIZE_RANGE
 from lit_gradcam.errors import ConfigError, file_in_the_way, require_at_least
 
 #: Which splits each Lightning stage reads.
@@ -47,6 +49,11 @@ class ShapesDataModule(LightningDataModule):
         predict_dir: a folder of images of any size for `python main.py predict`.
         image_size: (height, width) at which predict classifies them; None: the size the
             checkpoint was trained at (the generator's for a checkpoint that does not say).
+        classes, objects, object_size, max_overlap: what the generator draws. `classes`: shapes
+            of its bank in label-index order (None: the course's five); `objects`: (min, max)
+            per image; `classes` given or more than one object: scenes with classes.txt and
+            index masks. `object_size`: (min, max) px across; `max_overlap`: the largest share
+            of an object's area later objects may cover (0: objects never touch).
     """
 
     def __init__(
@@ -63,6 +70,10 @@ class ShapesDataModule(LightningDataModule):
         generate: bool = True,
         predict_dir: str | None = None,
         image_size: tuple[int, int] | None = None,
+        classes: list[str] | None = None,
+        objects: tuple[int, int] = DEFAULT_OBJECTS,
+        object_size: tuple[float, float] = SIZE_RANGE,
+        max_overlap: float = DEFAULT_MAX_OVERLAP,
     ) -> None:
         super().__init__()
         require_at_least("data", 1, batch_size=batch_size, eval_batch_size=eval_batch_size)
@@ -75,6 +86,10 @@ class ShapesDataModule(LightningDataModule):
                 f"data.image_size must be (height, width) of at least 1 pixel each, or null for "
                 f"the checkpoint's training size; got {image_size}"
             )
+        scene_spec(
+            classes, objects, object_size, max_overlap,
+            ("data.classes", "data.objects", "data.object_size", "data.max_overlap"),
+        )  # fmt: skip
         self.save_hyperparameters()
         self.root = Path(root)
         self.splits: dict[str, ShapesFolder] = {}
@@ -103,7 +118,10 @@ class ShapesDataModule(LightningDataModule):
             return  # a dataset this generator did not make: read as is
         sizes = {"train": hp.train_size, "val": hp.val_size, "test": hp.test_size}
         try:
-            generate_dataset(self.root, sizes, hp.seed, hp.background)
+            generate_dataset(
+                self.root, sizes, hp.seed, hp.background, classes=hp.classes,
+                objects=hp.objects, size_range=hp.object_size, max_overlap=hp.max_overlap,
+            )  # fmt: skip
         except DatasetExistsError as error:  # a generated set of other sizes, seed or background
             raise DatasetError(
                 f"{error} To read it as it is, pass --data.generate false."

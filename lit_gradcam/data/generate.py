@@ -9,6 +9,10 @@ natural background; the shape may touch or cross the border (its mask is clipped
     ROOT/labels/{split}/{stem}.txt   class name, e.g. "star"
     ROOT/dataset.json                the generator's arguments, written last
 
+Given `classes` from the bank of shapes, or several `objects` per image, it writes scenes of
+one or more objects instead, with ROOT/classes.txt, index masks and labels naming every class an
+image holds (`lit_gradcam.data.multi_object`).
+
 Every image draws from its own RNG keyed by (seed, split, index), so one seed gives
 byte-identical files and resizing one split leaves the others untouched. The dataset is built
 in a temporary folder beside ROOT and renamed into place only when complete.
@@ -20,7 +24,6 @@ import argparse
 import json
 import shutil
 import uuid
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,73 +34,35 @@ from tqdm import tqdm
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import (
     BACKGROUNDS,
-    HEIGHT,
-    WIDTH,
     BackgroundSource,
     BackgroundUnavailableError,
     make_background_source,
 )
+from lit_gradcam.data.multi_object import (
+    DEFAULT_MAX_OVERLAP,
+    DEFAULT_OBJECTS,
+    SCENE_ARGS,
+    SceneSpec,
+    balanced_index,
+    draw_scene,
+    scene_spec,
+    split_key,
+    write_classes,
+    write_scene,
+)
+from lit_gradcam.data.shape_bank import BANK, SIZE_RANGE, paint, random_shape
 from lit_gradcam.errors import ConfigError
 
 DEFAULT_SPLIT_SIZES = {"train": 3500, "val": 1000, "test": 500}
 #: Written last into a generated dataset: its presence means "complete", its content says how.
 MARKER = "dataset.json"
 FORMAT_VERSION = 1
-SIZE_RANGE = (13.0, 19.0)
-TRANSLUCENT_FRACTION = 1 / 3
-ALPHA_RANGE = (0.5, 0.8)
-#: How far (as a fraction of the shape's extent) the centre may come to the border: below 0.5
-#: the shape is cut, at most by 0.5 - BORDER_MARGIN of its extent on each side.
-BORDER_MARGIN = 0.3
-
-_ys, _xs = np.mgrid[0:HEIGHT, 0:WIDTH]
-#: Pixel centres, the points a hard-edged raster tests against each shape.
-_PX, _PY = _xs + 0.5, _ys + 0.5
-
-
-def _in_polygon(vertices: np.ndarray) -> np.ndarray:
-    """Boolean (H, W) raster of pixel centres inside a polygon (even-odd rule, no antialiasing)."""
-    inside = np.zeros((HEIGHT, WIDTH), dtype=bool)
-    for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, -1, axis=0), strict=True):
-        if y1 == y2:
-            continue  # a horizontal edge is never crossed by a horizontal ray
-        crosses = (y1 > _PY) != (y2 > _PY)
-        x_cross = x1 + (_PY - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (_PX < x_cross)
-    return inside
-
-
-def shape_mask(
-    name: str, cx: float, cy: float, size: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Hard-edged (H, W) bool mask of shape `name` centred at (cx, cy), `size` px across."""
-    half = size / 2
-    if name == "circle":
-        return (_PX - cx) ** 2 + (_PY - cy) ** 2 <= half**2
-    if name == "square":
-        return (np.abs(_PX - cx) <= half) & (np.abs(_PY - cy) <= half)
-    if name == "diamond":
-        return np.abs(_PX - cx) + np.abs(_PY - cy) <= half
-    if name == "triangle":
-        half_height = half * rng.uniform(0.8, 1.0)  # equilateral is 0.87
-        top, bottom = cy - half_height, cy + half_height
-        return _in_polygon(np.array([[cx, top], [cx + half, bottom], [cx - half, bottom]]))
-    if name == "star":
-        radii = np.tile([half, half * rng.uniform(0.38, 0.5)], 5)
-        angles = -np.pi / 2 + np.arange(10) * np.pi / 5  # first point straight up
-        return _in_polygon(np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1))
-    raise ValueError(f"unknown shape {name!r}; choose one of {CLASSES}")
-
-
-def _split_key(split: str) -> int:
-    return zlib.crc32(split.encode())
 
 
 def class_of(seed: int, split: str, index: int) -> str:
     """Class of image `index`: each block of 5 consecutive images is a permutation of CLASSES,
     so every split is balanced and a split's prefix does not depend on its size."""
-    block_rng = np.random.default_rng([seed, _split_key(split), 1, index // len(CLASSES)])
-    return CLASSES[block_rng.permutation(len(CLASSES))[index % len(CLASSES)]]
+    return CLASSES[balanced_index(seed, split, index, len(CLASSES))]
 
 
 def draw_sample(
@@ -110,18 +75,10 @@ def draw_sample(
     """Image (H, W, 3) uint8, mask (H, W) bool and class name of image `index` of `split`,
     its shape `size_range` px across (the dataset's own range by default)."""
     label = class_of(seed, split, index)
-    rng = np.random.default_rng([seed, _split_key(split), 0, index])
+    rng = np.random.default_rng([seed, split_key(split), 0, index])
     image = background.sample(rng)
-    size = rng.uniform(*size_range)
-    margin = BORDER_MARGIN * size
-    cx, cy = rng.uniform(margin, WIDTH - margin), rng.uniform(margin, HEIGHT - margin)
-    mask = shape_mask(label, cx, cy, size, rng)
-    colour = rng.integers(0, 256, size=3)
-    alpha = rng.uniform(*ALPHA_RANGE) if rng.random() < TRANSLUCENT_FRACTION else 1.0
-    blended = alpha * colour + (1 - alpha) * image[mask]
-    image = image.copy()
-    image[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    return image, mask, label
+    mask = random_shape(label, size_range, rng)
+    return paint(image, mask, rng), mask, label
 
 
 def write_sample(
@@ -133,12 +90,13 @@ def write_sample(
     (root / "labels" / split / f"{stem}.txt").write_text(label + "\n")
 
 
-def _recipe(split_sizes: dict[str, int], seed: int, background: str) -> dict:
+def _recipe(split_sizes: dict[str, int], seed: int, background: str, spec: SceneSpec) -> dict:
     return {
         "format_version": FORMAT_VERSION,
         "seed": seed,
         "split_sizes": split_sizes,
         "background": background,
+        **spec.recipe(),
     }
 
 
@@ -168,11 +126,20 @@ def generate_dataset(
     seed: int = 0,
     background: str = "natural",
     progress: bool = True,
+    *,
+    classes: Sequence[str] | None = None,
+    objects: tuple[int, int] = DEFAULT_OBJECTS,
+    size_range: tuple[float, float] = SIZE_RANGE,
+    max_overlap: float = DEFAULT_MAX_OVERLAP,
 ) -> Path:
     """Generate the shapes dataset at `root` (atomically) and return its path.
 
     If `root` already holds a dataset generated with the same arguments, nothing is done.
     CIFAR-10 backgrounds are read from (or downloaded to) `root`'s sibling folder `cifar10/`.
+    `classes` (shapes of the bank, in label-index order) or `objects` (min, max) above one make
+    a dataset of scenes with classes.txt and index masks; None and (1, 1), the course's layout.
+    `size_range` is each object's size in px, `max_overlap` the largest share of an object's
+    area later objects may cover (0: objects never touch).
     """
     root = Path(root)
     split_sizes = dict(DEFAULT_SPLIT_SIZES if split_sizes is None else split_sizes)
@@ -180,7 +147,8 @@ def generate_dataset(
         raise ConfigError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
     if background not in BACKGROUNDS:
         raise ConfigError(f"unknown background {background!r}; choose one of {BACKGROUNDS}")
-    recipe = _recipe(split_sizes, seed, background)
+    spec = scene_spec(classes, objects, size_range, max_overlap)
+    recipe = _recipe(split_sizes, seed, background, spec)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root} is a file; expected a folder to generate the dataset in")
     if root.exists() and any(root.iterdir()):
@@ -192,7 +160,9 @@ def generate_dataset(
     tmp = root.parent / f".{root.name}.partial-{uuid.uuid4().hex}"
     tmp.mkdir()  # unlike mkdtemp, keeps the umask's permissions for the final folder
     try:
-        _fill(tmp, split_sizes, seed, source, progress)
+        _fill(tmp, split_sizes, seed, source, progress, spec)
+        if spec.semantic:
+            write_classes(tmp, spec.names)
         (tmp / MARKER).write_text(json.dumps(recipe, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -211,7 +181,12 @@ def generate_dataset(
 
 
 def _fill(
-    tmp: Path, split_sizes: dict[str, int], seed: int, source: BackgroundSource, progress: bool
+    tmp: Path,
+    split_sizes: dict[str, int],
+    seed: int,
+    source: BackgroundSource,
+    progress: bool,
+    spec: SceneSpec,
 ) -> None:
     """Write every sample of every split into `tmp`."""
     for split in split_sizes:
@@ -222,8 +197,12 @@ def _fill(
         for split, count in split_sizes.items():
             digits = max(5, len(str(count - 1)))
             for index in range(count):
-                image, mask, label = draw_sample(source, seed, split, index)
-                write_sample(tmp, split, f"{index:0{digits}d}", image, mask, label)
+                stem = f"{index:0{digits}d}"
+                if spec.semantic:
+                    write_scene(tmp, split, stem, *draw_scene(source, seed, split, index, spec))
+                else:
+                    image, mask, label = draw_sample(source, seed, split, index, spec.size_range)
+                    write_sample(tmp, split, stem, image, mask, label)
                 bar.update()
 
 
@@ -235,11 +214,42 @@ def main(argv: Sequence[str] | None = None) -> Path:
     for split, count in DEFAULT_SPLIT_SIZES.items():
         parser.add_argument(f"--{split}", type=int, default=count, help=f"{split} images")
     parser.add_argument("--background", choices=BACKGROUNDS, default="natural")
+    parser.add_argument(
+        "--classes",
+        type=lambda text: [name.strip() for name in text.split(",")],
+        help=f"comma-separated shapes, in label-index order: scenes with classes.txt and index "
+        f"masks (of: {', '.join(BANK)})",
+    )
+    parser.add_argument(
+        "--objects",
+        type=int,
+        nargs=2,
+        default=DEFAULT_OBJECTS,
+        metavar=("MIN", "MAX"),
+        help="objects per image (a maximum above 1: scenes as for --classes)",
+    )
+    parser.add_argument(
+        "--size-range",
+        type=float,
+        nargs=2,
+        default=SIZE_RANGE,
+        metavar=("MIN", "MAX"),
+        help="object size in px",
+    )
+    parser.add_argument(
+        "--max-overlap",
+        type=float,
+        default=DEFAULT_MAX_OVERLAP,
+        help="largest share of an object's area later objects may cover (0: never touching)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     sizes = {split: getattr(args, split) for split in DEFAULT_SPLIT_SIZES}
+    scene = {name: getattr(args, name) for name in SCENE_ARGS}
     try:
-        root = generate_dataset(args.root, sizes, args.seed, args.background, not args.no_progress)
+        root = generate_dataset(
+            args.root, sizes, args.seed, args.background, not args.no_progress, **scene
+        )
     except (ConfigError, BackgroundUnavailableError, DatasetExistsError) as error:
         parser.error(str(error))
     except OSError as error:  # a folder the file system will not create or write

@@ -14,7 +14,8 @@ from PIL import Image
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data import generate as gen
 from lit_gradcam.data.backgrounds import HEIGHT, WIDTH
-from lit_gradcam.data.generate import MARKER, draw_sample, generate_dataset, shape_mask
+from lit_gradcam.data.generate import MARKER, draw_sample, generate_dataset
+from lit_gradcam.data.shape_bank import shape_mask
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -70,6 +71,9 @@ def test_layout_values_labels_and_balance(tiny_root: Path):
             assert values == {0, 255}
     recipe = json.loads((tiny_root / MARKER).read_text())
     assert recipe["split_sizes"] == TINY_SIZES and recipe["seed"] == 0
+    # the scene settings left at their defaults: the recipe folders made before them still match
+    assert set(recipe) == {"format_version", "seed", "split_sizes", "background"}
+    assert not (tiny_root / "classes.txt").exists()
 
 
 def test_shape_is_one_flat_colour_with_hard_edges_exactly_where_the_mask_is():
