@@ -7,9 +7,11 @@ first use: the generator draws its images into memory (no files to write and rea
 The result is cached the way torchvision caches its weights, in torch hub's ``checkpoints/``
 folder (``$TORCH_HOME``), under a name that holds a hash of the recipe, so a changed recipe
 never loads stale weights. A file lock lets only one process build (DDP ranks, two runs at
-once); the others wait and load its file. The recipe trains a `ShapeClassifier`, so it sits
-above the classifier, which finds `load_shapes_weights` in its `PRETRAINED_LOADERS` (filled
-when this module is imported, as the package's ``__init__`` does).
+once); the others wait and load its file. The file (and its note) is written beside its place,
+flushed to disk and renamed into it, so a build that is stopped or killed leaves no file there
+but a whole one; the next build removes what a killed one left beside it. The recipe trains a
+`ShapeClassifier`, so it sits above the classifier, which finds `load_shapes_weights` in its
+`PRETRAINED_LOADERS` (filled when this module is imported, as the package's ``__init__`` does).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,12 +249,27 @@ def _build(
                 ),
                 val_dataloaders=DataLoader(val, batch_size=100),
             )
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    torch.save(model.model.state_dict(), partial)
-    os.replace(partial, path)
+    _save_atomically(path, lambda partial: torch.save(model.model.state_dict(), partial))
     note = {"recipe": dataclasses.asdict(recipe), "arch": arch, "stem_maxpool": stem_maxpool}
     note["stages"] = stages
     note["precision"] = precision
     note["val_acc"] = float(trainer.callback_metrics.get("val/acc", float("nan")))
     note["build_seconds"] = round(time.perf_counter() - start, 1)
-    path.with_suffix(".json").write_text(json.dumps(note, indent=2) + "\n")
+    text = json.dumps(note, indent=2) + "\n"
+    _save_atomically(path.with_suffix(".json"), lambda partial: partial.write_text(text))
+
+
+def _save_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` a hidden file beside `path`, flush it to disk and rename it to `path`: a stop at
+    any point leaves no file or a whole one there. Held under the build's lock, which also makes
+    the hidden files of an earlier, killed build safe to remove."""
+    for stale in path.parent.glob(f".{path.name}.partial-*"):
+        stale.unlink(missing_ok=True)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        write(partial)
+        with partial.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

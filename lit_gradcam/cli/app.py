@@ -32,6 +32,8 @@ from lit_gradcam.cli.config_files import (
     require_folder,
     yaml_problem,
 )
+from lit_gradcam.cli.last_checkpoint import FinalLastCheckpoint
+from lit_gradcam.cli.stopping import StopAtBoundary, stop_signals
 from lit_gradcam.errors import ConfigError, UserError
 from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.method.pipeline import BatchPipeline
@@ -46,8 +48,11 @@ CLASSIFIER_CALLBACKS = (SegmentationEvaluation, MaskWriter, NoShapeFlag)
 class LitGradCamCLI(LightningCLI):
     """LightningCLI with the project's wiring: the model class from the config (the classifier
     unless a config names another, e.g. `SamTuner`), fixed checkpoint folder,
-    one `method` section linked into both the evaluation callback and the prediction writer, and
-    no silent evaluation of random weights."""
+    one `method` section linked into both the evaluation callback and the prediction writer, no
+    silent evaluation of random weights, and a stop at the next step on SIGTERM (`stopping`)."""
+
+    #: The command-line words the run was given (None where `args` was not a list).
+    words: list[str] | None = None
 
     def setup_parser(
         self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
@@ -139,6 +144,7 @@ class LitGradCamCLI(LightningCLI):
                 for callback in self.trainer.callbacks
                 if not isinstance(callback, CLASSIFIER_CALLBACKS)
             ]
+        self.trainer.callbacks += [StopAtBoundary(self.words), FinalLastCheckpoint()]
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then check a `--ckpt_path` file before LightningCLI reads its hyper-parameters
@@ -146,6 +152,7 @@ class LitGradCamCLI(LightningCLI):
         file that is not valid YAML is named first: jsonargparse's message names no file."""
         words = sys.argv[1:] if args is None else args
         if isinstance(words, list):
+            self.words = words
             for path in config_files(words):
                 if (problem := yaml_problem(path)) is not None:
                     parser.error(problem)
@@ -206,11 +213,12 @@ class LitGradCamCLI(LightningCLI):
 
 def main(args: ArgsType = None) -> None:
     """`python main.py`: the CLI, with each error a user can fix printed as one message (no
-    traceback) and a non-zero exit status."""
-    try:
-        cli_main(args)
-    except UserError as error:
-        sys.exit(f"error: {error}")
+    traceback) and a non-zero exit status, and a stopped run's one line (`stopping`)."""
+    with stop_signals():
+        try:
+            cli_main(args)
+        except UserError as error:
+            sys.exit(f"error: {error}")
 
 
 def _wrapped_user_error(error: BaseException) -> UserError | None:

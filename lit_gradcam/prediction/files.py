@@ -5,8 +5,15 @@ file is a rename). Only when it has succeeded does rank 0 move the files into pl
 writes `predictions.manifest.json` listing the files of both runs (so a crash part-way leaves
 every file this tool wrote listed), then, with overwrite, removes the files the previous
 manifest lists (only those), moves the new files in with `os.replace`, the CSV last, and writes
-the manifest of the new run. A failed run only removes its staging folder. A file the run would
-write that no manifest lists is the user's: the run is refused before it writes anything.
+the manifest of the new run. A failed or stopped run only removes its staging folder. A file the
+run would write that no manifest lists is the user's: the run is refused before it writes
+anything.
+
+A run holds a lock on a file in its staging folder (`.predictions-XXXXXXXX.partial/run.lock`)
+until it commits or discards; the system drops it when the process dies. So the next run into
+the folder removes a staging folder that a killed run (SIGKILL) left, and only one whose lock is
+free; one of that name without the lock file (killed as it was being made) is named in a
+warning, and kept.
 
 The manifest is JSON: `{"written_by": "lit-gradcam predict", "format": 1, "files": [...]}`,
 `files` being the sorted names, inside `output_dir`, of every file the run wrote (the CSV too).
@@ -18,18 +25,26 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import lightning as L
+from filelock import FileLock, Timeout
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lit_gradcam.errors import UserError
 
 CSV_NAME = "predictions.csv"
 MANIFEST_NAME = "predictions.manifest.json"
 WRITTEN_BY = "lit-gradcam predict"
+STAGING_PREFIX, STAGING_SUFFIX = ".predictions-", ".partial"
+#: A staging folder's name, as `tempfile.mkdtemp` makes it from the prefix and suffix.
+STAGING_NAME = re.compile(rf"{re.escape(STAGING_PREFIX)}[a-z0-9_]{{8}}{re.escape(STAGING_SUFFIX)}")
+#: The file in a staging folder whose lock the run writing into it holds.
+STAGING_LOCK = "run.lock"
 #: CSV columns that hold file names or free text, escaped against spreadsheet formulas.
 TEXT_COLUMNS = ("file", "mask", "overlay", "note", "error")
 #: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
@@ -54,6 +69,7 @@ class OutputFolder:
         self.overwrite = overwrite
         self.staging: Path | None = None  # the run's hidden folder, from `open_staging`
         self._created = False  # whether this run created `path` (removed again if it fails)
+        self._lock: FileLock | None = None  # held on the staging folder's lock file (rank 0)
 
     def check(self, names: Iterable[str]) -> None:
         """Refuse the run if it would replace predictions without overwrite, or `names` (the
@@ -107,18 +123,36 @@ class OutputFolder:
                 "expected a folder you can write to"
             ) from error
         try:
-            staging = tempfile.mkdtemp(prefix=".predictions-", suffix=".partial", dir=self.path)
+            self._remove_abandoned()
+            self.staging = Path(tempfile.mkdtemp(STAGING_SUFFIX, STAGING_PREFIX, self.path))
+            self._lock = FileLock(self.staging / STAGING_LOCK)
+            self._lock.acquire()
         except OSError as error:
             self.discard()
             raise OutputDirError(
                 f"--output.output_dir {self.path} cannot be written ({error.strerror or error}); "
                 "expected a folder you can write to"
             ) from error
-        return Path(staging).name
+        return self.staging.name
+
+    def _remove_abandoned(self) -> None:
+        """Remove the staging folders of runs that were killed (their lock is free); name those
+        without a lock file."""
+        for folder in sorted(self.path.iterdir()):
+            if not STAGING_NAME.fullmatch(folder.name) or not folder.is_dir():
+                continue
+            if not (folder / STAGING_LOCK).is_file():
+                rank_zero_warn(
+                    f"{folder} looks like the staging folder of a predict run killed as it "
+                    "began; remove it unless a run is writing into it"
+                )
+                continue
+            with contextlib.suppress(Timeout), FileLock(folder / STAGING_LOCK, timeout=0):
+                shutil.rmtree(folder)  # its run is gone: a live one holds the lock
 
     def commit(self) -> None:
         """Move every staged file into `path` (see the module docstring); rank 0 only."""
-        staged = sorted(p.name for p in self.staging.iterdir())
+        staged = sorted(p.name for p in self.staging.iterdir() if p.name != STAGING_LOCK)
         self.check(staged)  # again: another run may have finished into the folder meanwhile
         previous = self._previous_files() or set()
         _write_manifest(self.path, self.staging, previous | set(staged))
@@ -127,6 +161,8 @@ class OutputFolder:
         for name in sorted(staged, key=lambda n: n == CSV_NAME):  # the CSV last
             os.replace(self.staging / name, self.path / name)
         _write_manifest(self.path, self.staging, set(staged))
+        self._unlock()
+        (self.staging / STAGING_LOCK).unlink(missing_ok=True)
         self.staging.rmdir()
         self.staging = None
 
@@ -135,9 +171,15 @@ class OutputFolder:
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
+        self._unlock()
         if self._created:
             with contextlib.suppress(OSError):
                 self.path.rmdir()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _previous_files(self) -> set[str] | None:
         """The files the last run's manifest lists; None without one."""
