@@ -232,3 +232,15 @@ def test_a_data_root_generated_with_other_sizes_is_one_message(tmp_path: Path) -
     message = str(exit_info.value.code)
     assert message.startswith("error: ") and "--data.generate false" in message
     assert (other / "dataset.json").read_text() == marker
+
+
+def test_last_checkpoint_holds_the_final_step_when_the_last_validation_did_not_improve(
+    tmp_path: Path,
+) -> None:
+    """A learning rate too small to change val/acc: only the first validation saves a top-k
+    checkpoint, and last.ckpt still ends at the run's final step."""
+    args = [*_common(tmp_path), "--model.lr", "1e-12", "--no_shape.steps", "0"]
+    cli_main(["fit", *args, "--trainer.max_steps", "4", "--trainer.val_check_interval", "2"])
+    (best,) = (tmp_path / "ckpt").glob("epoch=*.ckpt")
+    assert torch.load(best, weights_only=False)["global_step"] == 2
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["global_step"] == 4
