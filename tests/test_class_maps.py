@@ -143,3 +143,21 @@ def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
     for result in output.results.values():
         assert result.class_maps.shape == gt.shape and result.class_maps.dtype == torch.uint8
         assert set(result.class_maps.unique().tolist()) <= {0, 1, 2}
+
+
+def test_oracles_prompt_every_ground_truth_class_whatever_the_classifier_found() -> None:
+    torch.manual_seed(0)
+    image, gt, _ = _two_objects()
+    normalised = (image.float() / 255 - 0.45) / 0.25
+    model = torchvision.models.resnet18(num_classes=2).eval()
+    pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
+
+    def first_only(logits: torch.Tensor) -> torch.Tensor:
+        found = torch.zeros_like(logits, dtype=torch.bool)
+        found[:, 0] = True
+        return found
+
+    output = pipeline.run_class_maps(model, normalised, first_only, gt)
+    assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, gt)
+    method = output.results["region/CamConsensus"]
+    assert set(method.point_classes[0].tolist()) <= {0, 1}  # only the class found: no class 2

@@ -194,6 +194,7 @@ def test_the_sam_sweep_keeps_the_rows_and_swaps_the_segmenter() -> None:
 #: Each shipped config with the configs it layers over, as its header says to run it.
 LAYERED = {
     "from_scratch.yaml": ("quickstart.yaml", "from_scratch.yaml"),
+    "multi_object.yaml": ("quickstart.yaml", "multi_object.yaml"),
     "sweep.yaml": ("quickstart.yaml", "sweep.yaml"),
     "sweep_sam.yaml": ("quickstart.yaml", "sweep.yaml", "sweep_sam.yaml"),
 }

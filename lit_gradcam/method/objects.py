@@ -146,6 +146,14 @@ def per_image_points(
     return Prompts(out_points, labels), classes
 
 
+def classes_present(class_maps: Tensor, num_classes: int) -> Tensor:
+    """(B, C) bool: the classes whose value (class + 1) occurs in each class map (B, H, W)."""
+    values = class_maps.long().flatten(1)
+    values = torch.where((values >= 1) & (values <= num_classes), values, 0)
+    present = torch.zeros(len(values), num_classes + 1, dtype=torch.bool, device=values.device)
+    return present.scatter_(1, values, True)[:, 1:]
+
+
 def run_class_maps(
     segmenters: Sequence[Segmenter],
     strategies: Sequence[PromptStrategy],
@@ -161,6 +169,10 @@ def run_class_maps(
     images: ImageNet-normalised (B, 3, H, W); find_classes: logits (B, C) -> found (B, C) bool;
     gt_maps: class maps (B, H, W) (255 ignored) that reach oracle strategies only; originals:
     the images as uint8 at another size (predict's), where heatmaps, prompts and maps live.
+
+    Oracles run on the classes the ground truth holds, not those the classifier found, with the
+    ground-truth masks in place of CAMs: a ceiling of the segmenter given every object, which
+    no classifier error lowers.
     """
     with torch.no_grad():
         logits = model(images).float()
@@ -173,18 +185,26 @@ def run_class_maps(
         heatmaps[spec] = resize_heatmaps(heat, size)
     images_uint8 = denormalize_to_uint8(images.detach()) if originals is None else originals
     batch, num_classes = found.shape
-    gt_pairs = None
+    pairs = {False: (image, cls)}  # oracles take the ground truth's classes: see the docstring
     if gt_maps is not None:
-        gt_pairs = gt_maps.to(images.device)[image].long() == (cls + 1)[:, None, None]
+        gt_maps = gt_maps.to(images.device)
+        gt_image, gt_cls = classes_present(gt_maps, num_classes).nonzero().unbind(1)
+        gt_pairs = gt_maps[gt_image].long() == (gt_cls + 1)[:, None, None]
+        pairs[True] = (gt_image, gt_cls)
     results = {}
     for segmenter in segmenters:
-        state = segmenter.select(segmenter.embed(images_uint8), image.cpu())
+        embedded = segmenter.embed(images_uint8)
+        states = {key: segmenter.select(embedded, i.cpu()) for key, (i, _) in pairs.items()}
         for strategy in strategies:
-            heat = heatmaps[strategy.cam or default_cam]
-            gt = gt_pairs if strategy.uses_ground_truth else None
-            cut = strategy.segment_objects(heat, segmenter, state, gt)
-            maps = merge_class_maps(cut.masks, heat, image, cls, batch, num_classes)
-            prompts, point_classes = per_image_points(cut.points, cut.valid, image, cls, batch)
+            oracle = strategy.uses_ground_truth
+            pair_image, pair_cls = pairs[oracle]
+            heat = gt_pairs.float() if oracle else heatmaps[strategy.cam or default_cam]
+            gt = gt_pairs if oracle else None
+            cut = strategy.segment_objects(heat, segmenter, states[oracle], gt)
+            maps = merge_class_maps(cut.masks, heat, pair_image, pair_cls, batch, num_classes)
+            prompts, point_classes = per_image_points(
+                cut.points, cut.valid, pair_image, pair_cls, batch
+            )
             results[f"{segmenter.name}/{strategy.name}"] = ClassMapResult(
                 maps, prompts, point_classes
             )
