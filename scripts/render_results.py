@@ -367,6 +367,62 @@ def no_shape() -> str:
     return "\n".join(lines) + f"\n\nReproduce: {commands}."
 
 
+#: The class-map recipes: (file stem, data). Each is the quick start's config (plus
+#: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects.
+CLASS_MAP_CELLS = (
+    ("own20000_multi_object", "own generator (`configs/multi_object.yaml`), 6 classes"),
+    ("foreign_scenes3500", "foreign generator, 7 other classes, course-size folder"),
+)
+#: The class-map oracle every no-click row is compared with.
+CLASS_MAP_ORACLE = "GroundTruthObjectPoints"
+
+
+def class_map_recipes() -> str:
+    """Per class-map recipe and segmenter: fit time, the classifier's scores, the best no-click
+    strategy's mIoU against the ground-truth point oracle's."""
+    lines = [
+        "| data | first fit | test exact-match acc | macro F1 | segmenter | best no-click "
+        "| mIoU | object_hit_rate | stray_point_rate | GT-point oracle mIoU | no-click / oracle |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells = [(_load(stem), label) for stem, label in CLASS_MAP_CELLS]
+    for cell, label in cells:
+        for segmenter in dict.fromkeys(row["segmenter"] for row in cell["rows"]):
+            rows = [row for row in cell["rows"] if row["segmenter"] == segmenter]
+            best = max((r for r in rows if not r["uses_ground_truth"]), key=lambda r: r["miou"])
+            oracle = next(r for r in rows if r["strategy"] == CLASS_MAP_ORACLE)
+            lines.append(
+                f"| {label} | {cell['fit_seconds'] / 60:.1f} min | {_fmt(cell['test_acc'])} "
+                f"| {_fmt(cell['class_f1_macro'])} | {segmenter} | {best['strategy']} "
+                f"| {_fmt(best['miou'])} | {_fmt(best['object_hit_rate'])} "
+                f"| {_fmt(best['stray_point_rate'])} | {_fmt(oracle['miou'])} "
+                f"| {_fmt(best['miou'] / oracle['miou'])} |"
+            )
+    commands = [f"`{cell['fit_command']}`" for cell, _ in cells]
+    return "\n".join(lines) + "\n\nFits (each then `test --ckpt_path last`): " + "; ".join(commands)
+
+
+def class_map_table(stem: str) -> Callable[[], str]:
+    """Every (segmenter, strategy) row of a class-map recipe: mIoU, object prompts, per-class
+    IoU."""
+
+    def render() -> str:
+        cell = _load(stem)
+        columns = ["miou", "object_hit_rate", "stray_point_rate", "iou_background"]
+        columns += [f"iou_{name}" for name in cell["classes"]]
+        lines = [
+            "| segmenter | strategy | " + " | ".join(columns) + " |",
+            "|---|---|" + "---|" * len(columns),
+        ]
+        for row in cell["rows"]:
+            name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
+            values = " | ".join(_fmt(row.get(column)) for column in columns)
+            lines.append(f"| {row['segmenter']} | {name} | {values} |")
+        return "\n".join(lines)
+
+    return render
+
+
 #: Generated README blocks: marker name -> renderer.
 BLOCKS: dict[str, Callable[[], str]] = {
     "recipe-table": recipe_table,
@@ -388,6 +444,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "sweep-val-sam": pipeline_table("sweep_val_sam.json"),
     "sam-batched-decode": sam_batched_decode,
     "no-shape": no_shape,
+    "class-map-recipes": class_map_recipes,
+    "class-map-test": class_map_table("own20000_multi_object"),
+    "class-map-foreign-test": class_map_table("foreign_scenes3500"),
 }
 
 

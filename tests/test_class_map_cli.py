@@ -81,3 +81,26 @@ def test_own_classes_fit_test_and_predict_from_the_same_commands(tmp_path: Path)
         for name, area in areas.items():
             assert int(area) == int((np.array(mask) == CLASSES.index(name) + 1).sum())
         assert Image.open(out / row["overlay"]).size[0] == 48
+
+
+def test_a_generated_multi_object_folder_fits_and_its_classes_reach_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The generator's shapes become the folder's classes.txt, then the classifier's classes
+    (the data's and the model's hyper-parameters are logged together without a clash)."""
+    args = [
+        "--data.root", str(tmp_path / "generated"),
+        "--data.shapes", "[heart, arrow, ring]",
+        "--data.objects", "[1, 2]",
+        "--data.train_size", "16", "--data.val_size", "8", "--data.test_size", "8",
+        "--data.batch_size", "8", "--data.eval_batch_size", "8",
+        "--model.stages", "2", "--no_shape.steps", "0",
+        "--checkpoint.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.default_root_dir", str(tmp_path / "logs"),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+    ]  # fmt: skip
+    fit = cli_main(["fit", *args])
+    assert fit.model.class_names == ("heart", "arrow", "ring")
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert saved["hyper_parameters"]["classes"] == ["heart", "arrow", "ring"]

@@ -195,6 +195,8 @@ def test_the_sam_sweep_keeps_the_rows_and_swaps_the_segmenter() -> None:
 LAYERED = {
     "from_scratch.yaml": ("quickstart.yaml", "from_scratch.yaml"),
     "multi_object.yaml": ("quickstart.yaml", "multi_object.yaml"),
+    "sweep_objects.yaml": ("quickstart.yaml", "multi_object.yaml", "sweep_objects.yaml"),
+    "with_sam_tiny.yaml": ("quickstart.yaml", "with_sam_tiny.yaml"),
     "sweep.yaml": ("quickstart.yaml", "sweep.yaml"),
     "sweep_sam.yaml": ("quickstart.yaml", "sweep.yaml", "sweep_sam.yaml"),
 }

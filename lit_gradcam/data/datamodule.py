@@ -49,11 +49,11 @@ class ShapesDataModule(LightningDataModule):
         predict_dir: a folder of images of any size for `python main.py predict`.
         image_size: (height, width) at which predict classifies them; None: the size the
             checkpoint was trained at (the generator's for a checkpoint that does not say).
-        classes, objects, object_size, max_overlap: what the generator draws. `classes`: shapes
-            of its bank in label-index order (None: the course's five); `objects`: (min, max)
-            per image; `classes` given or more than one object: scenes with classes.txt and
-            index masks. `object_size`: (min, max) px across; `max_overlap`: the largest share
-            of an object's area later objects may cover (0: objects never touch).
+        shapes, objects, object_size, max_overlap: what the generator draws. `shapes`: shapes
+            of its bank, the folder's classes in label-index order (None: the course's five);
+            `objects`: (min, max) per image; `shapes` given or more than one object: scenes with
+            classes.txt and index masks. `object_size`: (min, max) px across; `max_overlap`:
+            the largest share of an object's area later objects may cover (0: never touch).
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class ShapesDataModule(LightningDataModule):
         generate: bool = True,
         predict_dir: str | None = None,
         image_size: tuple[int, int] | None = None,
-        classes: list[str] | None = None,
+        shapes: list[str] | None = None,
         objects: tuple[int, int] = DEFAULT_OBJECTS,
         object_size: tuple[float, float] = SIZE_RANGE,
         max_overlap: float = DEFAULT_MAX_OVERLAP,
@@ -87,8 +87,8 @@ class ShapesDataModule(LightningDataModule):
                 f"the checkpoint's training size; got {image_size}"
             )
         scene_spec(
-            classes, objects, object_size, max_overlap,
-            ("data.classes", "data.objects", "data.object_size", "data.max_overlap"),
+            shapes, objects, object_size, max_overlap,
+            ("data.shapes", "data.objects", "data.object_size", "data.max_overlap"),
         )  # fmt: skip
         self.save_hyperparameters()
         self.root = Path(root)
@@ -119,7 +119,7 @@ class ShapesDataModule(LightningDataModule):
         sizes = {"train": hp.train_size, "val": hp.val_size, "test": hp.test_size}
         try:
             generate_dataset(
-                self.root, sizes, hp.seed, hp.background, classes=hp.classes,
+                self.root, sizes, hp.seed, hp.background, classes=hp.shapes,
                 objects=hp.objects, size_range=hp.object_size, max_overlap=hp.max_overlap,
             )  # fmt: skip
         except DatasetExistsError as error:  # a generated set of other sizes, seed or background

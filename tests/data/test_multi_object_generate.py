@@ -212,7 +212,7 @@ def test_cli_flags_reach_the_generator(tmp_path: Path, capsys: pytest.CaptureFix
 def test_the_datamodule_passes_its_scene_arguments_to_the_generator(tmp_path: Path):
     root = tmp_path / "scenes"
     dm = ShapesDataModule(
-        str(root), train_size=4, val_size=2, test_size=2, classes=["heart", "arrow"],
+        str(root), train_size=4, val_size=2, test_size=2, shapes=["heart", "arrow"],
         objects=(1, 2), object_size=(10, 14), max_overlap=0.1,
     )  # fmt: skip
     dm.prepare_data()
@@ -225,7 +225,7 @@ def test_the_datamodule_passes_its_scene_arguments_to_the_generator(tmp_path: Pa
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ({"classes": ["blob"]}, r"data.classes: unknown shape\(s\) \['blob'\]; the bank has"),
+        ({"shapes": ["blob"]}, r"data.shapes: unknown shape\(s\) \['blob'\]; the bank has"),
         ({"objects": (2, 1)}, r"data.objects must be \(min, max\)"),
         ({"object_size": (10, 60)}, "data.object_size must lie from 8 to 48"),
         ({"max_overlap": -0.1}, "data.max_overlap must be >= 0"),
