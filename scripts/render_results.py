@@ -368,7 +368,9 @@ def no_shape() -> str:
 
 
 #: The class-map recipes: (file stem, data). Each is the quick start's config (plus
-#: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects.
+#: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects;
+#: `results/class_maps/<stem>_sam_tiny.json` holds its checkpoint's test with sam_tiny beside
+#: GrabCut (configs/with_sam_tiny.yaml).
 CLASS_MAP_CELLS = (
     ("own20000_multi_object", "own generator (`configs/multi_object.yaml`), 6 classes"),
     ("foreign_scenes3500", "foreign generator, 7 other classes, course-size folder"),
@@ -385,10 +387,11 @@ def class_map_recipes() -> str:
         "| mIoU | object_hit_rate | stray_point_rate | GT-point oracle mIoU | no-click / oracle |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    cells = [(_load(stem), label) for stem, label in CLASS_MAP_CELLS]
-    for cell, label in cells:
-        for segmenter in dict.fromkeys(row["segmenter"] for row in cell["rows"]):
-            rows = [row for row in cell["rows"] if row["segmenter"] == segmenter]
+    cells = [(_load(stem), label, _sam_tiny_run(stem)) for stem, label in CLASS_MAP_CELLS]
+    for cell, label, sam in cells:
+        every = cell["rows"] + [r for r in sam["results"]["rows"] if r["segmenter"] != "grabcut"]
+        for segmenter in dict.fromkeys(row["segmenter"] for row in every):
+            rows = [row for row in every if row["segmenter"] == segmenter]
             best = max((r for r in rows if not r["uses_ground_truth"]), key=lambda r: r["miou"])
             oracle = next(r for r in rows if r["strategy"] == CLASS_MAP_ORACLE)
             lines.append(
@@ -398,13 +401,26 @@ def class_map_recipes() -> str:
                 f"| {_fmt(best['stray_point_rate'])} | {_fmt(oracle['miou'])} "
                 f"| {_fmt(best['miou'] / oracle['miou'])} |"
             )
-    commands = [f"`{cell['fit_command']}`" for cell, _ in cells]
-    return "\n".join(lines) + "\n\nFits (each then `test --ckpt_path last`): " + "; ".join(commands)
+    commands = [f"`{cell['fit_command']}`" for cell, _, _ in cells]
+    sam_tests = [f"`{sam['command']}`" for _, _, sam in cells]
+    return (
+        "\n".join(lines)
+        + "\n\nFits (each then `test --ckpt_path last`): "
+        + "; ".join(commands)
+        + ". The sam_tiny rows: "
+        + "; ".join(sam_tests)
+        + "."
+    )
+
+
+def _sam_tiny_run(stem: str) -> dict:
+    """The class-map recipe's checkpoint tested with sam_tiny beside GrabCut."""
+    return json.loads((RESULTS / "class_maps" / f"{stem}_sam_tiny.json").read_text())
 
 
 def class_map_table(stem: str) -> Callable[[], str]:
-    """Every (segmenter, strategy) row of a class-map recipe: mIoU, object prompts, per-class
-    IoU."""
+    """Every (segmenter, strategy) row of a class-map recipe, its sam_tiny test's beside:
+    mIoU, object prompts, per-class IoU."""
 
     def render() -> str:
         cell = _load(stem)
@@ -414,7 +430,8 @@ def class_map_table(stem: str) -> Callable[[], str]:
             "| segmenter | strategy | " + " | ".join(columns) + " |",
             "|---|---|" + "---|" * len(columns),
         ]
-        for row in cell["rows"]:
+        sam = _sam_tiny_run(stem)["results"]["rows"]
+        for row in cell["rows"] + [r for r in sam if r["segmenter"] != "grabcut"]:
             name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
             values = " | ".join(_fmt(row.get(column)) for column in columns)
             lines.append(f"| {row['segmenter']} | {name} | {values} |")

@@ -43,6 +43,11 @@ from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 #: Chosen on the validation split with `configs/sweep.yaml`; the numbers live in its results.
 DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
 
+#: The CAM the default class-map `CamConsensus` reads: plain Grad-CAM is more class-specific
+#: than Grad-CAM++ where one image holds several classes. Chosen on the generated multi-object
+#: validation split with `configs/sweep_objects.yaml` (`results/sweep_objects_val.json`).
+CLASS_MAP_CAM = CamSpec(method="gradcam", flip_average=True)
+
 #: The strategy `predict` runs when the default strategies are evaluated.
 DEFAULT_PREDICT_STRATEGY = "CamConsensus"
 
@@ -67,10 +72,11 @@ def default_strategies() -> list[PromptStrategy]:
 
 def default_object_strategies() -> list[PromptStrategy]:
     """On folders of several classes and objects (class maps): `CamConsensus` on each class
-    found as one object, then on each of its hot components as an object, and the per-object
-    oracles (each ground-truth object's innermost point; its box) as the ceilings."""
+    found as one object (on `CLASS_MAP_CAM`), then on each of its hot components as an object,
+    and the per-object oracles (each ground-truth object's innermost point; its box) as the
+    ceilings."""
     return [
-        CamConsensus(),
+        CamConsensus(cam=CLASS_MAP_CAM),
         PerObject(name="CamConsensusPerObject"),
         GroundTruthObjects(name="GroundTruthObjectPoints"),
         GroundTruthObjects(box=True, name="GroundTruthObjectBoxes"),

@@ -79,16 +79,18 @@ class PerObject(PromptStrategy):
 
     Components are the `connectivity`-connected pixels at or above `threshold` x the map's
     maximum, ranked by summed heat; the `max_objects` heaviest whose own peak reaches
-    `min_peak` x the map's maximum are objects. `strategy` (default `CamConsensus`) sees each
-    object's heat alone (zero outside its component), so its candidates and its vote stay on
-    that object; the masks of a heatmap's objects are united.
+    `min_peak` x the map's maximum are objects (the default chosen on the generated multi-object
+    validation split: a weaker blob is more often part of another object than an object).
+    `strategy` (default `CamConsensus`) sees each object's heat alone (zero outside its
+    component), so its candidates and its vote stay on that object; the masks of a heatmap's
+    objects are united.
     """
 
     def __init__(
         self,
         strategy: PromptStrategy | None = None,
         threshold: float = 0.5,
-        min_peak: float = 0.0,
+        min_peak: float = 0.6,
         max_objects: int = 3,
         connectivity: int = 8,
         name: str | None = None,
