@@ -368,9 +368,10 @@ def no_shape() -> str:
 
 
 #: The class-map recipes: (file stem, data). Each is the quick start's config (plus
-#: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects;
-#: `results/class_maps/<stem>_sam_tiny.json` holds its checkpoint's test with sam_tiny beside
-#: GrabCut (configs/with_sam_tiny.yaml).
+#: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects:
+#: its fit time and classifier scores come from its recipe file, its rows from
+#: `results/class_maps/<stem>_sam_tiny.json`, the checkpoint's test with GrabCut and sam_tiny
+#: side by side (configs/with_sam_tiny.yaml).
 CLASS_MAP_CELLS = (
     ("own20000_multi_object", "own generator (`configs/multi_object.yaml`), 6 classes"),
     ("foreign_scenes3500", "foreign generator, 7 other classes, course-size folder"),
@@ -389,7 +390,7 @@ def class_map_recipes() -> str:
     ]
     cells = [(_load(stem), label, _sam_tiny_run(stem)) for stem, label in CLASS_MAP_CELLS]
     for cell, label, sam in cells:
-        every = cell["rows"] + [r for r in sam["results"]["rows"] if r["segmenter"] != "grabcut"]
+        every = sam["results"]["rows"]
         for segmenter in dict.fromkeys(row["segmenter"] for row in every):
             rows = [row for row in every if row["segmenter"] == segmenter]
             best = max((r for r in rows if not r["uses_ground_truth"]), key=lambda r: r["miou"])
@@ -419,7 +420,7 @@ def _sam_tiny_run(stem: str) -> dict:
 
 
 def class_map_table(stem: str) -> Callable[[], str]:
-    """Every (segmenter, strategy) row of a class-map recipe, its sam_tiny test's beside:
+    """Every (segmenter, strategy) row of a class-map recipe's test with GrabCut and sam_tiny:
     mIoU, object prompts, per-class IoU."""
 
     def render() -> str:
@@ -430,8 +431,7 @@ def class_map_table(stem: str) -> Callable[[], str]:
             "| segmenter | strategy | " + " | ".join(columns) + " |",
             "|---|---|" + "---|" * len(columns),
         ]
-        sam = _sam_tiny_run(stem)["results"]["rows"]
-        for row in cell["rows"] + [r for r in sam if r["segmenter"] != "grabcut"]:
+        for row in _sam_tiny_run(stem)["results"]["rows"]:
             name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
             values = " | ".join(_fmt(row.get(column)) for column in columns)
             lines.append(f"| {row['segmenter']} | {name} | {values} |")
