@@ -31,7 +31,8 @@ import json
 import shutil
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -299,6 +300,30 @@ def write_sample(
     (root / "labels" / split / f"{stem}.txt").write_text(label.capitalize() + "\n")
 
 
+@contextmanager
+def atomic_build(root: Path, split_sizes: dict[str, int], seed: int) -> Iterator[Path]:
+    """A temporary folder beside `root` to build a dataset in, renamed to `root` when the block
+    ends and removed if it fails; refuses bad sizes or seed and an existing non-empty `root`."""
+    if seed < 0 or any(n < 0 for n in split_sizes.values()):
+        raise ValueError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(
+            f"{root} already exists and is not empty; refusing to overwrite it. Delete it or "
+            "pick another --root."
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = root.parent / f".{root.name}.partial-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if root.exists():
+            root.rmdir()  # empty (checked above): rename() cannot replace it on every OS
+        tmp.rename(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def generate_foreign(
     root: str | Path,
     split_sizes: dict[str, int] | None = None,
@@ -308,27 +333,11 @@ def generate_foreign(
     """Generate the foreign dataset at `root` (atomically); splits of size 0 are left out."""
     root = Path(root)
     split_sizes = dict(DEFAULT_SPLIT_SIZES if split_sizes is None else split_sizes)
-    if seed < 0 or any(n < 0 for n in split_sizes.values()):
-        raise ValueError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(
-            f"{root} already exists and is not empty; refusing to overwrite it. Delete it or "
-            "pick another --root."
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    backgrounds = ForeignBackgrounds()
-    tmp = root.parent / f".{root.name}.partial-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        _fill(tmp, {s: n for s, n in split_sizes.items() if n}, seed, backgrounds, progress)
+    with atomic_build(root, split_sizes, seed) as tmp:
+        sizes = {s: n for s, n in split_sizes.items() if n}
+        _fill(tmp, sizes, seed, ForeignBackgrounds(), progress)
         recipe = {"generator": __name__, "seed": seed, "split_sizes": split_sizes}
         (tmp / RECIPE).write_text(json.dumps(recipe, indent=2) + "\n")
-        if root.exists():
-            root.rmdir()  # empty (checked above): rename() cannot replace it on every OS
-        tmp.rename(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
 
 

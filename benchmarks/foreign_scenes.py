@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -53,6 +51,7 @@ from foreign import (
     TRANSLUCENT_FRACTION,
     WIDTH,
     ForeignBackgrounds,
+    atomic_build,
 )
 from PIL import Image, ImageDraw
 from tqdm import tqdm
@@ -387,28 +386,12 @@ def generate_foreign_scenes(
     root = Path(root)
     split_sizes = dict(DEFAULT_SPLIT_SIZES if split_sizes is None else split_sizes)
     config = SceneConfig() if config is None else config
-    if seed < 0 or any(n < 0 for n in split_sizes.values()):
-        raise ValueError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(
-            f"{root} already exists and is not empty; refusing to overwrite it. Delete it or "
-            "pick another --root."
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    backgrounds = ForeignBackgrounds()
-    tmp = root.parent / f".{root.name}.partial-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    with atomic_build(root, split_sizes, seed) as tmp:
         (tmp / CLASSES_FILE).write_text("".join(f"{c.capitalize()}\n" for c in config.classes))
-        _fill(tmp, {s: n for s, n in split_sizes.items() if n}, seed, config, backgrounds, progress)
+        sizes = {s: n for s, n in split_sizes.items() if n}
+        _fill(tmp, sizes, seed, config, ForeignBackgrounds(), progress)
         recipe = {"generator": Path(__file__).stem, "seed": seed, "split_sizes": split_sizes}
         (tmp / RECIPE).write_text(json.dumps(recipe | asdict(config), indent=2) + "\n")
-        if root.exists():
-            root.rmdir()  # empty (checked above): rename() cannot replace it on every OS
-        tmp.rename(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
 
 
