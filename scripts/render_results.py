@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from lit_gradcam.evaluation.class_map_scoring import CLASS_MAP_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The pages that hold generated blocks.
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -425,8 +427,7 @@ def class_map_table(stem: str) -> Callable[[], str]:
 
     def render() -> str:
         cell = _load(stem)
-        columns = ["miou", "object_hit_rate", "stray_point_rate", "iou_background"]
-        columns += [f"iou_{name}" for name in cell["classes"]]
+        columns = [*CLASS_MAP_COLUMNS, *(f"iou_{name}" for name in cell["classes"])]
         lines = [
             "| segmenter | strategy | " + " | ".join(columns) + " |",
             "|---|---|" + "---|" * len(columns),

@@ -144,7 +144,9 @@ class SegmentationEvaluation(L.Callback):
             keys = self._metric_keys(self.pipeline.object_strategies)
             multi_label = bool(pl_module.hparams.get("multi_label", False))
             self.class_maps = ClassMapScoring(keys, classes, multi_label).to(pl_module.device)
-        self.class_accuracy = MulticlassAccuracy(len(classes), average=None).to(pl_module.device)
+        else:  # class maps score the classifier themselves
+            accuracy = MulticlassAccuracy(len(classes), average=None)
+            self.class_accuracy = accuracy.to(pl_module.device)
         self._logged = []
 
     def _evaluate_batch(self, pl_module: L.LightningModule, batch: Any) -> None:

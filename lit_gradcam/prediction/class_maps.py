@@ -17,7 +17,7 @@ from lit_gradcam.drawing import draw_prompts
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 
 #: The CSV columns of a class-map prediction.
-CLASS_MAP_COLUMNS = (
+CLASS_MAP_CSV_COLUMNS = (
     "file",
     "classes",
     "probabilities",

@@ -40,7 +40,7 @@ from lit_gradcam.classifier.no_shape import NoShapeFlag
 from lit_gradcam.drawing import blend, draw_prompts, heat_colours, mask_outline
 from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.method.results import StrategyResult
-from lit_gradcam.prediction.class_maps import CLASS_MAP_COLUMNS, class_map_files
+from lit_gradcam.prediction.class_maps import CLASS_MAP_CSV_COLUMNS, class_map_files
 from lit_gradcam.prediction.files import (
     CSV_NAME,
     OutputExistsError,
@@ -233,7 +233,9 @@ class MaskWriter(BasePredictionWriter):
         for part in sorted(staging.glob("rows.rank*.json")):
             rows += json.loads(part.read_text())
             part.unlink()
-        write_csv(staging / CSV_NAME, rows, CLASS_MAP_COLUMNS if self.class_maps else CSV_COLUMNS)
+        write_csv(
+            staging / CSV_NAME, rows, CLASS_MAP_CSV_COLUMNS if self.class_maps else CSV_COLUMNS
+        )
         self._folder.commit()
         flagged = sorted(row["file"] for row in rows if row.get("no_shape") == "true")
         if flagged:
