@@ -31,10 +31,16 @@ def found_classes(logits: Tensor, multi_label: bool, threshold: float) -> Tensor
     """(B, C) bool: the classes an image holds. Multi-label: each class whose probability reaches
     `threshold`, and the most probable one when none does (every image of such a folder holds a
     class; an image that holds none is the no-shape flag's to say). Single-label: the top one."""
-    top = F.one_hot(logits.argmax(1), logits.shape[1]).bool()
     if not multi_label:
-        return top
-    return (logits.float().sigmoid() >= threshold) | top
+        return F.one_hot(logits.argmax(1), logits.shape[1]).bool()
+    return _present(logits.float().sigmoid(), threshold)
+
+
+def _present(probabilities: Tensor, threshold: float | Tensor) -> Tensor:
+    """Classes (last dim) whose probability reaches `threshold` (broadcast), and the most
+    probable one."""
+    top = F.one_hot(probabilities.argmax(-1), probabilities.shape[-1]).bool()
+    return (probabilities >= threshold) | top
 
 
 def macro_f1(found: Tensor, targets: Tensor) -> Tensor:
@@ -72,8 +78,7 @@ class LabelThreshold(Metric):
         probabilities = dim_zero_cat(self.probabilities)
         targets = dim_zero_cat(self.targets).bool()
         thresholds = THRESHOLDS.to(probabilities.device)
-        found = probabilities[None] >= thresholds[:, None, None]
-        found |= F.one_hot(probabilities.argmax(1), probabilities.shape[1]).bool()[None]
+        found = _present(probabilities[None], thresholds[:, None, None])
         scores = macro_f1(found, targets[None].expand_as(found))
         best = (scores >= scores.max() - 1e-12).nonzero()[:, 0]
         index = best[(thresholds[best] - 0.5).abs().argmin()]
