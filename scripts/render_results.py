@@ -441,6 +441,30 @@ def class_map_table(stem: str) -> Callable[[], str]:
     return render
 
 
+def mask_choice_table() -> str:
+    """Per strategy, the validation IoU of sam_tiny with each `mask_choice` rule."""
+    record = json.loads((RESULTS / "sweep_mask_choice_val.json").read_text())
+    rows = record["results"]["rows"]
+    segmenters = list(dict.fromkeys(row["segmenter"] for row in rows))
+    rules = [segmenter["mask_choice"] for segmenter in record["results"]["config"]["segmenters"]]
+    iou = {(row["segmenter"], row["strategy"]): row["iou"] for row in rows}
+    lines = [
+        f"`{record['command']}` ({record['images']} validation images):",
+        "",
+        "| strategy | " + " | ".join(f"IoU, `{rule}`" for rule in rules) + " |",
+        "|---|" + "---|" * len(rules),
+    ]
+    for strategy in dict.fromkeys(row["strategy"] for row in rows):
+        oracle = (
+            " (oracle)"
+            if any(row["uses_ground_truth"] for row in rows if row["strategy"] == strategy)
+            else ""
+        )
+        cells = [_fmt(iou[(segmenter, strategy)], 4) for segmenter in segmenters]
+        lines.append(f"| {strategy}{oracle} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: Generated README blocks: marker name -> renderer.
 BLOCKS: dict[str, Callable[[], str]] = {
     "recipe-table": recipe_table,
@@ -465,6 +489,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "class-map-recipes": class_map_recipes,
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
+    "mask-choice-val": mask_choice_table,
 }
 
 

@@ -26,7 +26,9 @@ class RegionUnderThePoint(Segmenter):
     def select(self, state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return state[index]
 
-    def predict(self, state: torch.Tensor, prompts: Prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, state: torch.Tensor, prompts: Prompts, heatmaps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         masks = []
         for image, (x, y) in zip(state, prompts.points[:, 0].round().long().tolist(), strict=True):
             same = (image == image[:, y, x, None, None]).all(0).numpy()

@@ -130,12 +130,12 @@ def test_quickstart_sam_scores_the_quick_start_with_grabcut_and_the_trained_sam(
     method = _one(cli, SegmentationEvaluation).pipeline
     assert [(type(s), s.name) for s in method.segmenters] == [
         (GrabCutSegmenter, "grabcut"),
-        (SamSegmenter, "sam"),
+        (SamSegmenter, "sam_tiny"),
     ]
     sam = method.segmenters[1]
     assert sam.model_type == "sam_tiny" and sam.checkpoint == "checkpoints/sam_tiny/last.ckpt"
     names = [s.name for s in method.strategies]
-    assert names == DEFAULT_NAMES and {"GroundTruthCentroid", "GroundTruthBox"} <= set(names)
+    assert names == DEFAULT_NAMES and {"GroundTruthPoint", "GroundTruthBox"} <= set(names)
     quickstart = _cli("quickstart.yaml")
     assert cli.trainer.checkpoint_callback.dirpath == quickstart.trainer.checkpoint_callback.dirpath
     assert cli.datamodule.hparams == quickstart.datamodule.hparams

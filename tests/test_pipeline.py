@@ -214,7 +214,10 @@ class EmptySegmenter(Segmenter):
         return images.shape[0], *images.shape[-2:]
 
     def predict(
-        self, state: tuple[int, int, int], prompts: Prompts
+        self,
+        state: tuple[int, int, int],
+        prompts: Prompts,
+        heatmaps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(state, dtype=torch.bool), torch.zeros(state[0])
 

@@ -31,7 +31,6 @@ from lit_gradcam.prompts.strategies import (
     CenterPoint,
     ForegroundBackground,
     GroundTruthBox,
-    GroundTruthCentroid,
     PeakAndValley,
     TopKForeground,
     WeightedCentroid,
@@ -48,13 +47,17 @@ DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
 #: validation split with `configs/sweep_objects.yaml` (`results/sweep_objects_val.json`).
 CLASS_MAP_CAM = CamSpec(method="gradcam", flip_average=True)
 
+#: The default point oracle's name: the ground-truth object's innermost point.
+GROUND_TRUTH_POINT = "GroundTruthPoint"
+
 #: The strategy `predict` runs when the default strategies are evaluated.
 DEFAULT_PREDICT_STRATEGY = "CamConsensus"
 
 
 def default_strategies() -> list[PromptStrategy]:
     """Every strategy: the report's two on the report's Grad-CAM (reference rows), ours on the
-    method's CAM, and the ground-truth oracles (centroid point, box) as the ceilings."""
+    method's CAM, and the ground-truth oracles as the ceilings: the object's innermost point
+    (the first click of interactive-segmentation benchmarks) and its box."""
     report_cam = CamSpec()
     return [
         CenterPoint(),
@@ -65,7 +68,7 @@ def default_strategies() -> list[PromptStrategy]:
         PeakAndValley(),
         CamBox(),
         CamConsensus(),
-        GroundTruthCentroid(),
+        GroundTruthObjects(name=GROUND_TRUTH_POINT),
         GroundTruthBox(),
     ]
 
@@ -198,9 +201,9 @@ class BatchPipeline:
             for s in self.strategies
             if s.consults_segmenter
         }
-        results = {}
+        results, states = {}, {}
         for segmenter in self.segmenters:
-            state = segmenter.embed(images_uint8)
+            state = states[segmenter.name] = segmenter.embed(images_uint8)
             for strategy in self.strategies:
                 heat = heatmaps[self.cam_of(strategy)]
                 gt = _ground_truth_for(strategy, gt_masks)
@@ -208,7 +211,7 @@ class BatchPipeline:
                 results[f"{segmenter.name}/{strategy.name}"] = StrategyResult(
                     heat, prompts, masks, scores, cam_prompts.get(strategy.name, prompts)
                 )
-        return PipelineOutput(images_uint8, logits.detach(), results)
+        return PipelineOutput(images_uint8, logits.detach(), results, states=states)
 
     def run_class_maps(
         self,
@@ -230,9 +233,7 @@ class BatchPipeline:
         for results.json."""
         return {
             "cam": asdict(self.cam),
-            "segmenters": [
-                {"name": s.name, "class": type(s).__qualname__} for s in self.segmenters
-            ],
+            "segmenters": [_describe_segmenter(s) for s in self.segmenters],
             "strategies": [
                 {
                     "name": s.name,
@@ -244,6 +245,14 @@ class BatchPipeline:
                 for s in (self.object_strategies if class_maps else self.strategies)
             ],
         }
+
+
+def _describe_segmenter(segmenter: Segmenter) -> dict[str, object]:
+    """A segmenter's name and class, and which candidate mask it keeps where it has several."""
+    described: dict[str, object] = {"name": segmenter.name, "class": type(segmenter).__qualname__}
+    if hasattr(segmenter, "mask_choice"):
+        described["mask_choice"] = segmenter.mask_choice
+    return described
 
 
 def _ground_truth_for(strategy: PromptStrategy, gt_masks: Tensor | None) -> Tensor | None:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -62,12 +63,17 @@ class StrategyResult:
 
 @dataclass
 class PipelineOutput:
-    """A batch through the pipeline: results keyed ``"{segmenter}/{strategy}"``."""
+    """A batch through the pipeline: results keyed ``"{segmenter}/{strategy}"``.
+
+    states: each segmenter's embedded batch by segmenter name, for work that prompts the same
+    images again (the simulated clicker); slices, moves and concatenations leave them out.
+    """
 
     images_uint8: Tensor  # (B, 3, H, W)
     logits: Tensor  # (B, num_classes)
     results: dict[str, StrategyResult]
     gt_masks: Tensor | None = None
+    states: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:

@@ -64,7 +64,7 @@ class PromptStrategy(ABC):
         """Prompts, masks (B, H, W) bool and scores (B,). Strategies that consult the segmenter
         (several candidates on the shared `state`) override this; none may re-embed."""
         prompts = self.prompts(heatmaps, gt_masks)
-        masks, scores = segmenter.predict(state, prompts)
+        masks, scores = segmenter.predict(state, prompts, heatmaps)
         return prompts, masks, scores
 
     def segment_objects(

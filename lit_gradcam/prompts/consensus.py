@@ -127,13 +127,13 @@ class CamConsensus(PromptStrategy):
         if self.refine:
             inner = snap_to_mask(weighted_centroid(masks.float()), masks)
             prompts = foreground_points(inner, mask_boxes(masks) if self.refine_box else None)
-            masks, scores = segmenter.predict(state, prompts)
+            masks, scores = segmenter.predict(state, prompts, heatmaps)
         return prompts, masks, scores
 
     def _try(
         self, points: Tensor, heatmaps: Tensor, segmenter: Segmenter, state: Any
     ) -> tuple[Tensor, ...]:
         """Agreement (B,), points (B, 2), masks (B, H, W) and scores (B,) of one candidate slot."""
-        masks, scores = segmenter.predict(state, foreground_points(points))
+        masks, scores = segmenter.predict(state, foreground_points(points), heatmaps)
         masks, scores = masks.to(heatmaps.device), scores.to(heatmaps.device)
         return self.agreement(masks, heatmaps, scores), points, masks, scores

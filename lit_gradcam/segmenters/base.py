@@ -30,8 +30,14 @@ class Segmenter(ABC):
         """Per-image expensive work for uint8 RGB images (B, 3, H, W); returns an opaque state."""
 
     @abstractmethod
-    def predict(self, state: Any, prompts: Prompts) -> tuple[Tensor, Tensor]:
-        """Masks (B, H, W) bool at the original size and scores (B,) for `prompts` on `state`."""
+    def predict(
+        self, state: Any, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Masks (B, H, W) bool at the original size and scores (B,) for `prompts` on `state`.
+
+        heatmaps: (B, H, W) the CAM the prompts came from, for segmenters that choose among
+        candidate masks by their agreement with it (`mask_choice: cam`); others ignore it.
+        """
 
     def select(self, state: Any, index: Tensor) -> Any:
         """The state of the images at `index` (1-D, repeats allowed), as if `embed` had been

@@ -126,8 +126,11 @@ class GrabCutSegmenter(Segmenter):
     def select(self, state: GrabCutState, index: Tensor) -> GrabCutState:
         return GrabCutState([state.images[i] for i in index.tolist()], state.size, state.device)
 
-    def predict(self, state: GrabCutState, prompts: Prompts) -> tuple[Tensor, Tensor]:
-        """Masks (B, H, W) bool and boundary-step scores (B,) in [0, 1]."""
+    def predict(
+        self, state: GrabCutState, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Masks (B, H, W) bool and boundary-step scores (B,) in [0, 1]; one cut per image, so
+        there is no candidate for `heatmaps` to choose between."""
         if prompts.batch_size != len(state.images):
             raise ValueError(f"{prompts.batch_size} prompt sets for {len(state.images)} images")
         prompts.validate(*state.size)

@@ -24,6 +24,7 @@ from torch import Tensor
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 from lit_gradcam.segmenters.base import Segmenter
+from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, choose_masks
 from lit_gradcam.segmenters.sam_models import build_sam, sam_registry
 
 if TYPE_CHECKING:
@@ -143,11 +144,14 @@ class SamSegmenter(Segmenter):
         like an official one must be that file) and stamped beside it. Resolved when the model
         is first needed, so a config naming this class parses offline.
     encode_batch_size: images per image-encoder forward in `embed`.
-    multimask: "auto" = three candidate masks, keeping the best predicted IoU, when the prompt is
+    multimask: "auto" = three candidate masks, one kept by `mask_choice`, when the prompt is
         ambiguous (at most one point and no box), one mask otherwise (SAM's advice); "always"
-        (best of three) / "never".
+        (three) / "never" (one).
     autocast: None, "bf16" or "fp16": autocast dtype of the image encoder (meant for CUDA);
         the embeddings are returned in float32 and the decoder always runs in float32.
+    mask_choice: which of the three candidates to keep (`mask_choice.MASK_CHOICES`): "iou"
+        (predicted IoU, as `SamPredictor`'s callers do), "largest", "stability" or "cam"
+        (agreement with the heatmap the prompts came from).
     name: label in metric keys.
     """
 
@@ -158,6 +162,7 @@ class SamSegmenter(Segmenter):
         encode_batch_size: int = 8,
         multimask: str = "auto",
         autocast: str | None = None,
+        mask_choice: str = DEFAULT_MASK_CHOICE,
         name: str = "sam",
     ) -> None:
         if multimask not in _MULTIMASK:
@@ -177,6 +182,7 @@ class SamSegmenter(Segmenter):
         self.encode_batch_size = encode_batch_size
         self.multimask = multimask
         self.autocast = autocast
+        self.mask_choice = check_mask_choice(mask_choice)
         self.name = name
         self._sam: Sam | None = None
 
@@ -228,14 +234,20 @@ class SamSegmenter(Segmenter):
         embeddings = state.embeddings[index.to(state.embeddings.device)]
         return replace(state, embeddings=embeddings)
 
-    def predict(self, state: SamState, prompts: Prompts) -> tuple[Tensor, Tensor]:
-        """Masks (B, H, W) bool and predicted IoU (B,) for each image's prompts."""
-        logits, scores = self.predict_logits(state, prompts)
+    def predict(
+        self, state: SamState, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Masks (B, H, W) bool and predicted IoU (B,) for each image's prompts; `heatmaps`
+        (B, H, W) serve `mask_choice: cam`."""
+        logits, scores = self.predict_logits(state, prompts, heatmaps)
         return logits > self.model.mask_threshold, scores
 
     @torch.inference_mode()
-    def predict_logits(self, state: SamState, prompts: Prompts) -> tuple[Tensor, Tensor]:
-        """Mask logits (B, H, W) float at the original size and predicted IoU (B,).
+    def predict_logits(
+        self, state: SamState, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Mask logits (B, H, W) float at the original size and predicted IoU (B,) of the
+        candidate `mask_choice` keeps.
 
         Padding points are dropped, as `SamPredictor.predict` is given only real points: images
         with as many real points are decoded together, one decoder call per point count.
@@ -260,6 +272,7 @@ class SamSegmenter(Segmenter):
                 prompts.points[group][keep].view(len(group), n_points, 2),
                 prompts.labels[group][keep].view(len(group), n_points),
                 None if prompts.boxes is None else prompts.boxes[group],
+                None if heatmaps is None else heatmaps[group.to(heatmaps.device)],
             )
             # float32 out, as under mixed precision the decoder may run in a lower one
             logits[group.to(sam.device)] = group_logits.float()
@@ -273,6 +286,7 @@ class SamSegmenter(Segmenter):
         points: Tensor,
         labels: Tensor,
         boxes: Tensor | None,
+        heatmaps: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         """(G, H, W) logits and (G,) IoU of the G images whose `embeddings` are given, each with
         the same number of points (prompts in original-image pixels)."""
@@ -283,6 +297,11 @@ class SamSegmenter(Segmenter):
         low_res, iou = decode_prompts(
             sam, state.original_size, embeddings, points, labels, boxes, multimask
         )
-        low_res, iou = best_of(low_res, iou)
-        masks = sam.postprocess_masks(low_res[:, None], state.input_size, state.original_size)
-        return masks[:, 0], iou
+        if self.mask_choice == "iou" or not multimask:  # the one candidate to upscale
+            low_res, iou = best_of(low_res, iou)
+            masks = sam.postprocess_masks(low_res[:, None], state.input_size, state.original_size)
+            return masks[:, 0], iou
+        masks = sam.postprocess_masks(low_res, state.input_size, state.original_size)
+        kept = choose_masks(masks, iou, self.mask_choice, sam.mask_threshold, heatmaps)
+        rows = torch.arange(len(kept), device=kept.device)
+        return masks[rows, kept], iou[rows, kept]

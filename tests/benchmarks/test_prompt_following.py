@@ -36,7 +36,9 @@ class RegionUnderThePoint(Segmenter):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return images
 
-    def predict(self, state: torch.Tensor, prompts: Prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, state: torch.Tensor, prompts: Prompts, heatmaps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         masks = []
         for image, (x, y) in zip(state, prompts.points[:, 0].long().tolist(), strict=True):
             same = (image == image[:, y, x, None, None]).all(0).numpy()
@@ -51,7 +53,9 @@ class AlwaysTheFirstShape(RegionUnderThePoint):
     def __init__(self, masks: torch.Tensor) -> None:
         self.masks = masks
 
-    def predict(self, state: torch.Tensor, prompts: Prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, state: torch.Tensor, prompts: Prompts, heatmaps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.masks[:, 0], torch.ones(len(self.masks))
 
 

@@ -56,7 +56,9 @@ class FixedMaskSegmenter(Segmenter):
         self.embed_calls += 1
         return images.shape[0]
 
-    def predict(self, state: int, prompts: Prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, state: int, prompts: Prompts, heatmaps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return _rect(20, 32).expand(state, H, W).clone(), torch.ones(state)
 
 

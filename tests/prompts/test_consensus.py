@@ -33,7 +33,9 @@ class FakeSegmenter(Segmenter):
         self.embed_calls += 1
         return None
 
-    def predict(self, state: Any, prompts: Prompts) -> tuple[Tensor, Tensor]:
+    def predict(
+        self, state: Any, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         prompts.validate(H, W)
         self.calls.append(prompts)
         x, y = prompts.points[:, 0].round().long().unbind(-1)
@@ -140,7 +142,9 @@ class ZoneSegmenter(Segmenter):
     def embed(self, images: Tensor) -> Any:
         raise AssertionError("a strategy must not re-embed")
 
-    def predict(self, state: Any, prompts: Prompts) -> tuple[Tensor, Tensor]:
+    def predict(
+        self, state: Any, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         self.calls.append(prompts.points[:, 0].clone())
         masks, scores = [], []
         for x, y in prompts.points[:, 0].round().long().tolist():

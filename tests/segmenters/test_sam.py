@@ -27,7 +27,8 @@ def _images(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
 def _reference(
     sam: Sam, image: torch.Tensor, prompts: Prompts, multimask: bool
 ) -> tuple[np.ndarray, float]:
-    """SamPredictor's logits at the original size and predicted IoU of its best mask."""
+    """SamPredictor's logits at the original size and predicted IoU of its best mask (the
+    segmenter's `mask_choice: iou`; tests/segmenters/test_mask_choice.py checks the others)."""
     predictor = SamPredictor(sam)
     predictor.set_image(image.permute(1, 2, 0).numpy())
     has_points = prompts.points.shape[1] > 0
@@ -104,7 +105,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_tiny_sam_matches_predictor(tiny_sam: Sam, case: str) -> None:
     prompts, multimask = CASES[case]
-    segmenter = SamSegmenter.from_model(tiny_sam, encode_batch_size=2)
+    segmenter = SamSegmenter.from_model(tiny_sam, encode_batch_size=2, mask_choice="iou")
     fractions = _assert_matches_predictor(segmenter, _images(3, 48, 64), prompts, multimask)
     assert any(0 < fraction < 1 for fraction in fractions), "only trivial masks compared"
 
@@ -112,7 +113,7 @@ def test_tiny_sam_matches_predictor(tiny_sam: Sam, case: str) -> None:
 @pytest.mark.parametrize(("mode", "expected"), [("always", True), ("never", False)])
 def test_multimask_modes(tiny_sam: Sam, mode: str, expected: bool) -> None:
     prompts = Prompts(_tensor([[[3, 4]], [[20, 30]]]), torch.tensor([[1], [0]]))
-    segmenter = SamSegmenter.from_model(tiny_sam, multimask=mode)
+    segmenter = SamSegmenter.from_model(tiny_sam, multimask=mode, mask_choice="iou")
     _assert_matches_predictor(segmenter, _images(2, 37, 50, seed=3), prompts, [expected] * 2)
 
 
@@ -120,7 +121,7 @@ def test_portrait_image_and_no_prompt(tiny_sam: Sam) -> None:
     prompts = Prompts.from_lists(
         [torch.zeros(0, 2), _tensor([[5, 60]])], [torch.zeros(0), torch.ones(1)]
     )
-    segmenter = SamSegmenter.from_model(tiny_sam)
+    segmenter = SamSegmenter.from_model(tiny_sam, mask_choice="iou")
     _assert_matches_predictor(segmenter, _images(2, 70, 30, seed=4), prompts, [True, True])
 
 
@@ -342,7 +343,7 @@ def test_selected_images_segment_as_if_embedded_alone(tiny_sam: Sam) -> None:
     """`select` picks images out of a state (repeats allowed): several objects of one image are
     prompted without a second embed, and each mask is SamPredictor's on that image alone."""
     images = _images(3, 48, 64, seed=3)
-    segmenter = SamSegmenter.from_model(tiny_sam)
+    segmenter = SamSegmenter.from_model(tiny_sam, mask_choice="iou")
     index = torch.tensor([2, 0, 2])
     prompts = Prompts(
         torch.tensor([[[10.0, 12.0]], [[40.0, 30.0]], [[50.0, 8.0]]]), torch.ones(3, 1).long()
