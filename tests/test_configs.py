@@ -197,6 +197,7 @@ LAYERED = {
     "multi_object.yaml": ("quickstart.yaml", "multi_object.yaml"),
     "sweep_objects.yaml": ("quickstart.yaml", "multi_object.yaml", "sweep_objects.yaml"),
     "with_sam_tiny.yaml": ("quickstart.yaml", "with_sam_tiny.yaml"),
+    "with_sam2.yaml": ("quickstart.yaml", "with_sam2.yaml"),
     "sweep.yaml": ("quickstart.yaml", "sweep.yaml"),
     "sweep_sam.yaml": ("quickstart.yaml", "sweep.yaml", "sweep_sam.yaml"),
 }

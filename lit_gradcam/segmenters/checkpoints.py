@@ -1,4 +1,5 @@
-"""Official SAM checkpoints: where they are published, and how to fetch and verify them.
+"""Official SAM and SAM 2.1 checkpoints: where they are published, and how to fetch and verify
+them.
 
 `resolve_checkpoint` turns a model type (and an optional explicit path) into a local, verified
 file. An explicit path is used where it is; otherwise the cache is searched and, failing that, the
@@ -65,6 +66,28 @@ SAM_CHECKPOINTS: dict[str, CheckpointSpec] = {
     ),
 }
 
+_SAM2_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
+
+#: The official SAM 2.1 checkpoints by `Sam2Segmenter` model type.
+SAM2_CHECKPOINTS: dict[str, CheckpointSpec] = {
+    "hiera_t": CheckpointSpec(
+        f"{_SAM2_BASE_URL}/sam2.1_hiera_tiny.pt",
+        "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69",
+    ),
+    "hiera_s": CheckpointSpec(
+        f"{_SAM2_BASE_URL}/sam2.1_hiera_small.pt",
+        "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38",
+    ),
+    "hiera_b+": CheckpointSpec(
+        f"{_SAM2_BASE_URL}/sam2.1_hiera_base_plus.pt",
+        "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5",
+    ),
+    "hiera_l": CheckpointSpec(
+        f"{_SAM2_BASE_URL}/sam2.1_hiera_large.pt",
+        "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318",
+    ),
+}
+
 
 class CheckpointDownloadError(UserError, RuntimeError):
     """A checkpoint could not be downloaded or failed verification; says where to put it."""
@@ -99,10 +122,17 @@ def _verified_user_file(
     path: Path, model_type: str, registry: Mapping[str, CheckpointSpec]
 ) -> Path:
     """`path`, hashed once: against the official sha256 if it carries an official file's name
-    (a copy of that file), else only recorded (the user's own weights)."""
-    if not path.is_file():
-        raise MissingFileError(f"SAM checkpoint for {model_type!r} not found: {path}")
+    (a copy of that file), else only recorded (the user's own weights). A missing file with an
+    official name is named with where to download it."""
     official = next((spec for spec in registry.values() if spec.filename == path.name), None)
+    if not path.is_file():
+        how = (
+            ""
+            if official is None
+            else f": download {official.url} and save it as {path}, or set checkpoint to null "
+            "to have it downloaded into the cache"
+        )
+        raise MissingFileError(f"SAM checkpoint for {model_type!r} not found: {path}{how}")
     if official is None:
         verify_sha256(path)
     else:

@@ -30,8 +30,10 @@ from lit_gradcam.segmenters.sam_models import build_sam, sam_registry
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
 
-_MULTIMASK = ("auto", "always", "never")
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: `multimask` settings: three candidates only for an ambiguous prompt, always, or never.
+MULTIMASK_MODES = ("auto", "always", "never")
+#: `autocast` settings: the image encoder's dtype under autocast.
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -165,11 +167,11 @@ class SamSegmenter(Segmenter):
         mask_choice: str = DEFAULT_MASK_CHOICE,
         name: str = "sam",
     ) -> None:
-        if multimask not in _MULTIMASK:
-            raise ConfigError(f"multimask must be one of {_MULTIMASK}, got {multimask!r}")
-        if autocast is not None and autocast not in _AUTOCAST:
+        if multimask not in MULTIMASK_MODES:
+            raise ConfigError(f"multimask must be one of {MULTIMASK_MODES}, got {multimask!r}")
+        if autocast is not None and autocast not in AUTOCAST_DTYPES:
             raise ConfigError(
-                f"autocast must be None or one of {sorted(_AUTOCAST)}, got {autocast!r}"
+                f"autocast must be None or one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
             )
         if encode_batch_size < 1:
             raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
@@ -228,7 +230,7 @@ class SamSegmenter(Segmenter):
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         if self.autocast is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=_AUTOCAST[self.autocast])
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[self.autocast])
 
     def select(self, state: SamState, index: Tensor) -> SamState:
         embeddings = state.embeddings[index.to(state.embeddings.device)]

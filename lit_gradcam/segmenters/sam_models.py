@@ -101,7 +101,7 @@ def sam_state_dict(loaded: object) -> object:
     return loaded
 
 
-def _why_unloadable(path: Path, error: Exception) -> str:
+def why_unloadable(path: Path, error: Exception) -> str:
     """What is wrong with a file `torch.load` refused, in words."""
     if path.stat().st_size == 0:
         return "an empty file"
@@ -132,7 +132,7 @@ def load_sam(
     except Exception as err:
         raise CheckpointArchitectureError(
             f"{path} is not a loadable SAM state dict for {model_type!r}: "
-            + _why_unloadable(path, err)
+            + why_unloadable(path, err)
         ) from err
     try:
         sam.load_state_dict(state_dict)

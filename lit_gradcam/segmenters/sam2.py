@@ -1,0 +1,280 @@
+"""`Sam2Segmenter`: SAM 2.1 behind the `Segmenter` seam, equal to `SAM2ImagePredictor`.
+
+`embed` runs the image encoder once per image and keeps the features the mask decoder reads (the
+image embedding and the two high-resolution maps); `predict` runs the prompt encoder and mask
+decoder on them, so any number of prompt sets cost no further encoder pass. Every step is sam2's
+own, as `SAM2ImagePredictor.set_image_batch` + `predict` call them: `SAM2Transforms` (a resize to
+the square input that does not keep the aspect ratio, then ImageNet normalisation),
+`forward_image`, `_prepare_backbone_features`, `no_mem_embed`, the prompt mapping of
+`_prep_prompts`, the box-as-two-points encoding and decoder call of `_predict`, and
+`postprocess_masks`; so the masks are the predictor's. Decoding is batched across images as in
+`SamSegmenter`: images with as many real points form one group, one decoder call each. sam2 is
+imported when the model is first needed (`sam2_models`), so a config naming this class parses
+without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from lit_gradcam.errors import ConfigError
+from lit_gradcam.prompt_types import PAD_LABEL, Prompts
+from lit_gradcam.segmenters.base import Segmenter
+from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, choose_masks
+from lit_gradcam.segmenters.sam import AUTOCAST_DTYPES, MULTIMASK_MODES, best_of
+from lit_gradcam.segmenters.sam2_models import build_sam2_model, check_model_type
+
+if TYPE_CHECKING:
+    from sam2.modeling.sam2_base import SAM2Base
+    from sam2.utils.transforms import SAM2Transforms
+
+#: Logit above which a pixel is in the mask: `SAM2ImagePredictor`'s default `mask_threshold`.
+MASK_THRESHOLD = 0.0
+#: Point labels with which `SAM2ImagePredictor._predict` encodes a box's two corners.
+_BOX_LABELS = (2, 3)
+
+
+@dataclass
+class Sam2State:
+    """The decoder's image features of a batch, float32 on the model's device.
+
+    image_embed: (B, C, 64, 64) the lowest-resolution map, `no_mem_embed` added.
+    high_res_feats: the (B, C0, 256, 256) and (B, C1, 128, 128) maps the decoder upsamples with.
+    original_size: (H, W) of the images given to `embed`.
+    device: where the images came from; masks and scores are returned there.
+    """
+
+    image_embed: Tensor
+    high_res_feats: tuple[Tensor, ...]
+    original_size: tuple[int, int]
+    device: torch.device
+
+
+class Sam2Segmenter(Segmenter):
+    """SAM 2.1 (the `sam2` package, images only) as a promptable segmenter.
+
+    model_type: "hiera_t", "hiera_s", "hiera_b+" or "hiera_l" (sam2's configs/sam2.1/ files).
+    checkpoint: path to a sam2 checkpoint ({"model": state_dict}, as the official files). None =
+        the official file, from the cache or downloaded (see `checkpoints.resolve_checkpoint`).
+        Either way its sha256 is checked once (a file named like an official one must be that
+        file) and stamped beside it. Resolved when the model is first needed.
+    encode_batch_size: images per image-encoder forward in `embed`.
+    multimask: "auto" = three candidate masks, one kept by `mask_choice`, when the prompt is
+        ambiguous (at most one point and no box), one mask otherwise; "always" / "never". With
+        one mask, sam2's decoder falls back to the best of the three when that mask is unstable.
+    autocast: None, "bf16" or "fp16": autocast dtype of the image encoder (meant for CUDA); the
+        features are kept in float32 and the decoder runs in float32 unless the caller autocasts.
+    mask_choice: which of the three candidates to keep (`mask_choice.MASK_CHOICES`); "iou" keeps
+        the predictor's best.
+    name: label in metric keys.
+    """
+
+    def __init__(
+        self,
+        model_type: str = "hiera_t",
+        checkpoint: str | None = None,
+        encode_batch_size: int = 8,
+        multimask: str = "auto",
+        autocast: str | None = None,
+        mask_choice: str = DEFAULT_MASK_CHOICE,
+        name: str = "sam2",
+    ) -> None:
+        if multimask not in MULTIMASK_MODES:
+            raise ConfigError(f"multimask must be one of {MULTIMASK_MODES}, got {multimask!r}")
+        if autocast is not None and autocast not in AUTOCAST_DTYPES:
+            raise ConfigError(
+                f"autocast must be None or one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
+            )
+        if encode_batch_size < 1:
+            raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
+        self.model_type = check_model_type(model_type)
+        self.checkpoint = checkpoint
+        self.encode_batch_size = encode_batch_size
+        self.multimask = multimask
+        self.autocast = autocast
+        self.mask_choice = check_mask_choice(mask_choice)
+        self.name = name
+        self._model: SAM2Base | None = None
+        self._transforms: SAM2Transforms | None = None
+
+    @classmethod
+    def from_model(cls, model: SAM2Base, **kwargs) -> Sam2Segmenter:
+        """A segmenter around an already built SAM 2 model (no checkpoint is resolved)."""
+        segmenter = cls(**kwargs)
+        segmenter._model = model.eval()
+        return segmenter
+
+    @property
+    def model(self) -> SAM2Base:
+        """The SAM 2.1 model, built and loaded from the checkpoint on first access."""
+        if self._model is None:
+            self._model = build_sam2_model(self.model_type, self.checkpoint)
+        return self._model
+
+    @property
+    def transforms(self) -> SAM2Transforms:
+        """sam2's transforms for this model, as `SAM2ImagePredictor` makes them."""
+        if self._transforms is None:
+            from sam2.utils.transforms import SAM2Transforms
+
+            self._transforms = SAM2Transforms(
+                resolution=self.model.image_size, mask_threshold=MASK_THRESHOLD
+            )
+        return self._transforms
+
+    def to(self, device: torch.device | str) -> Sam2Segmenter:
+        self.model.to(device)
+        return self
+
+    @torch.inference_mode()
+    def embed(self, images: Tensor) -> Sam2State:
+        """Encode uint8 RGB images (B, 3, H, W): one image-encoder pass per image."""
+        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
+            raise ValueError(
+                f"images must be uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}"
+            )
+        chunks = [self._encode(chunk) for chunk in images.split(self.encode_batch_size, dim=0)]
+        levels = [torch.cat(level) for level in zip(*chunks, strict=True)]
+        return Sam2State(
+            image_embed=levels[-1],
+            high_res_feats=tuple(levels[:-1]),
+            original_size=(images.shape[-2], images.shape[-1]),
+            device=images.device,
+        )
+
+    def _encode(self, images: Tensor) -> list[Tensor]:
+        """The decoder's feature maps, highest resolution first, as `set_image_batch` makes them:
+        ToTensor's scaling and the transforms where the images are, then the model's device."""
+        model = self.model
+        inputs = self.transforms.transforms(images.float().div(255)).to(model.device)
+        with self._autocast(model.device):
+            backbone_out = model.forward_image(inputs)
+            _, feats, _, sizes = model._prepare_backbone_features(backbone_out)
+        if model.directly_add_no_mem_embed:
+            feats[-1] = feats[-1] + model.no_mem_embed
+        batch = images.shape[0]
+        return [
+            feat.permute(1, 2, 0).view(batch, -1, *size).float()
+            for feat, size in zip(feats, sizes, strict=True)
+        ]
+
+    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[self.autocast])
+
+    def select(self, state: Sam2State, index: Tensor) -> Sam2State:
+        index = index.to(state.image_embed.device)
+        return replace(
+            state,
+            image_embed=state.image_embed[index],
+            high_res_feats=tuple(feat[index] for feat in state.high_res_feats),
+        )
+
+    def predict(
+        self, state: Sam2State, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Masks (B, H, W) bool and predicted IoU (B,) for each image's prompts; `heatmaps`
+        (B, H, W) serve `mask_choice: cam`."""
+        logits, scores = self.predict_logits(state, prompts, heatmaps)
+        return logits > MASK_THRESHOLD, scores
+
+    @torch.inference_mode()
+    def predict_logits(
+        self, state: Sam2State, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Mask logits (B, H, W) float at the original size and predicted IoU (B,) of the
+        candidate `mask_choice` keeps.
+
+        Padding points are dropped, as `SAM2ImagePredictor.predict` is given only real points:
+        images with as many real points are decoded together, one decoder call per point count.
+        """
+        height, width = state.original_size
+        batch = state.image_embed.shape[0]
+        if prompts.batch_size != batch:
+            raise ValueError(f"{prompts.batch_size} prompt sets for {batch} embedded images")
+        prompts.validate(height, width)
+        device = self.model.device
+        prompts = prompts.to(device)
+        logits = torch.empty(batch, height, width, device=device)
+        scores = torch.empty(batch, device=device)
+        real = prompts.labels != PAD_LABEL
+        counts = real.sum(1)
+        for n_points in counts.unique().tolist():
+            group = (counts == n_points).nonzero()[:, 0]
+            keep = real[group]
+            group_logits, group_scores = self._decode_group(
+                self.select(state, group),
+                prompts.points[group][keep].view(len(group), n_points, 2),
+                prompts.labels[group][keep].view(len(group), n_points),
+                None if prompts.boxes is None else prompts.boxes[group],
+                None if heatmaps is None else heatmaps[group.to(heatmaps.device)],
+            )
+            # float32 out, as under mixed precision the decoder may run in a lower one
+            logits[group] = group_logits.float()
+            scores[group] = group_scores.float()
+        return logits.to(state.device), scores.to(state.device)
+
+    def _decode_group(
+        self,
+        state: Sam2State,
+        points: Tensor,
+        labels: Tensor,
+        boxes: Tensor | None,
+        heatmaps: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """(G, H, W) logits and (G,) IoU for the G images of `state`, each with the same number
+        of points (prompts in original-image pixels on the model's device)."""
+        multimask = self.multimask == "always" or (
+            self.multimask == "auto" and points.shape[1] <= 1 and boxes is None
+        )
+        low_res, iou = self._decode(state, points, labels, boxes, multimask)
+        if self.mask_choice == "iou" or not multimask:  # the one candidate to upscale
+            low_res, iou = best_of(low_res, iou)
+            masks = self.transforms.postprocess_masks(low_res[:, None], state.original_size)
+            return masks[:, 0], iou
+        masks = self.transforms.postprocess_masks(low_res, state.original_size)
+        kept = choose_masks(masks, iou, self.mask_choice, MASK_THRESHOLD, heatmaps)
+        rows = torch.arange(len(kept), device=kept.device)
+        return masks[rows, kept], iou[rows, kept]
+
+    def _decode(
+        self,
+        state: Sam2State,
+        points: Tensor,
+        labels: Tensor,
+        boxes: Tensor | None,
+        multimask: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """Low-resolution logits (G, C, 256, 256) and predicted IoU (G, C), each image decoded
+        with its own prompts in one call: `_prep_prompts` + `_predict` for G images at once."""
+        model, transforms = self.model, self.transforms
+        size = state.original_size
+        coords = transforms.transform_coords(points.float(), normalize=True, orig_hw=size)
+        labels = labels.int()
+        if boxes is not None:  # a box is two points, labelled 2 and 3, before the others
+            corners = transforms.transform_boxes(boxes.float(), normalize=True, orig_hw=size)
+            corner_labels = labels.new_tensor(_BOX_LABELS).expand(len(corners), -1)
+            coords = torch.cat([corners, coords], dim=1)
+            labels = torch.cat([corner_labels, labels], dim=1)
+        sparse, dense = model.sam_prompt_encoder(
+            points=(coords, labels) if coords.shape[1] else None, boxes=None, masks=None
+        )
+        batch = state.image_embed.shape[0]
+        if sparse.shape[0] != batch:  # no prompt at all: the encoder returns a batch of one
+            sparse, dense = sparse.expand(batch, -1, -1), dense.expand(batch, -1, -1, -1)
+        low_res, iou, _, _ = model.sam_mask_decoder(
+            image_embeddings=state.image_embed,
+            image_pe=model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+            repeat_image=False,
+            high_res_features=list(state.high_res_feats),
+        )
+        return low_res, iou
