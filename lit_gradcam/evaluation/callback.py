@@ -23,8 +23,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lit_gradcam.class_map_drawing import class_map_grid
 from lit_gradcam.drawing import pipeline_grid
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.evaluation.charts import CHART_BARS, CLASS_MAP_BARS, metric_bars
 from lit_gradcam.evaluation.class_map_scoring import ClassMapScoring, require_same_classes
+from lit_gradcam.evaluation.click_scoring import ClickScoring
 from lit_gradcam.evaluation.hparams import log_hparams
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
 from lit_gradcam.evaluation.tables import TABLE_COLUMNS, results_table
@@ -33,6 +35,9 @@ from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.method.results import PipelineOutput
 from lit_gradcam.prompts.base import PromptStrategy
 
+#: `clicks` settings: none, the clicker from nothing, or also from every no-click strategy.
+CLICK_MODES = ("none", "clicker", "all")
+
 
 class SegmentationEvaluation(L.Callback):
     """Scores every (segmenter, strategy) pair of the method on the test split (and on val).
@@ -40,7 +45,8 @@ class SegmentationEvaluation(L.Callback):
     On a folder of several classes (its `classes.txt`: class-index masks) the method makes a
     class map per image (`BatchPipeline.run_class_maps`, with its object strategies) and each
     pair is scored by per-class IoU and mIoU and by where its object prompts fell
-    (`ClassMapScoring`); on a course folder, by the single-object metrics.
+    (`ClassMapScoring`); on a course folder, by the single-object metrics and, with `clicks`,
+    in clicks of a simulated user (`ClickScoring`).
 
     Args:
         method: the CAM, strategies and segmenters to score (default: `BatchPipeline()`); the
@@ -50,6 +56,11 @@ class SegmentationEvaluation(L.Callback):
             N-th validation (0 = never), however validation is scheduled (per epoch or every
             `val_check_interval` steps); logged as ``val_eval/...``, written to
             ``results_val_step{global_step}.json``.
+        clicks: on single-object folders, what a simulated user's clicks give (`ClickScoring`):
+            "clicker" = each segmenter clicked from nothing (mIoU after 1-5 clicks, NoC@85/90)
+            and each row's worth in clicks; "all" = also the clicks from each no-click
+            strategy's prompts to an IoU of 0.90 (NoC@90 from there), many more segmenter
+            calls; "none". Segmenters that do not implement `select` are not clicked.
     """
 
     def __init__(
@@ -57,6 +68,7 @@ class SegmentationEvaluation(L.Callback):
         method: BatchPipeline | None = None,
         num_logged_images: int = 16,
         every_n_validations: int = 0,
+        clicks: str = "clicker",
     ) -> None:
         self.pipeline = method or BatchPipeline()
         self.num_logged_images = num_logged_images
@@ -70,6 +82,13 @@ class SegmentationEvaluation(L.Callback):
         self.metrics = dict(zip(keys, self._metric_list, strict=True))
         self.class_accuracy: MulticlassAccuracy | None = None  # sized by the model's classes
         self.class_maps: ClassMapScoring | None = None  # on folders of class-index masks
+        self.clicks: ClickScoring | None = None
+        if clicks not in CLICK_MODES:
+            raise ConfigError(f"evaluation.clicks must be one of {CLICK_MODES}, got {clicks!r}")
+        clickable = [s.name for s in self.pipeline.segmenters if s.selects]
+        if clicks != "none" and clickable:  # the clicker re-prompts only the images clicking
+            no_click = [s.name for s in self.pipeline.strategies if not s.uses_ground_truth]
+            self.clicks = ClickScoring(clickable, no_click if clicks == "all" else [])
         self._logged: list[PipelineOutput | ClassMapOutput] = []
 
     def _metric_keys(self, strategies: list[PromptStrategy]) -> list[str]:
@@ -79,6 +98,8 @@ class SegmentationEvaluation(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.pipeline.check_layers(pl_module.model)  # a misspelt layer fails before training
         self._metric_list.to(pl_module.device)
+        if self.clicks is not None:
+            self.clicks.to(pl_module.device)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start(trainer, pl_module)
@@ -136,6 +157,8 @@ class SegmentationEvaluation(L.Callback):
         self.pipeline.to(pl_module.device)
         for metric in self.metrics.values():
             metric.reset()
+        if self.clicks is not None:
+            self.clicks.reset()
         classes = tuple(getattr(pl_module, "class_names", ()))
         data = trainer.datamodule
         self.class_maps = None
@@ -161,6 +184,8 @@ class SegmentationEvaluation(L.Callback):
         self.class_accuracy.update(output.logits, labels)
         for key, result in output.results.items():
             self.metrics[key].update(result.prompts, result.masks, gt_masks, result.cam_prompts)
+        if self.clicks is not None:
+            self.clicks.update(output, [s for s in self.pipeline.segmenters if s.selects], gt_masks)
         self._keep_for_figures(output.head(len(images), gt_masks))
 
     def _keep_for_figures(self, output: PipelineOutput | ClassMapOutput) -> None:
@@ -229,11 +254,16 @@ class SegmentationEvaluation(L.Callback):
             )
         per_class = self.class_accuracy.compute()
         scalars.update({f"{prefix}/class_acc/{c}": per_class[i] for i, c in enumerate(classes)})
+        clicks = {}
+        if self.clicks is not None:
+            clicks, click_scalars = self.clicks.annotate(rows, prefix)
+            scalars.update(click_scalars)
         pl_module.log_dict(scalars, sync_dist=False)  # already synced by torchmetrics
         first = next(iter(self.metrics.values()))
         return {
             "metrics": {k: _as_float(v) for k, v in scalars.items()},
             "rows": rows,
+            "clicks": clicks,
             "class_accuracy": {c: _as_float(per_class[i]) for i, c in enumerate(classes)},
             "num_images": int(first.num_images),
             "num_empty_gt": int(first.num_empty_gt),

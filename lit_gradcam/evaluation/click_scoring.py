@@ -90,6 +90,8 @@ class ClickScoring(nn.Module):
             if metric != "noc90_from_start" and not math.isnan(value)
         }
         for row in rows:
+            if row["segmenter"] not in clicks:
+                continue  # a segmenter the clicker does not drive
             curve = [clicks[row["segmenter"]][f"miou_{k}"] for k in range(1, MIOU_CLICKS + 1)]
             iou = row.get("iou")
             scorable = iou is not None and not any(math.isnan(v) for v in [iou, *curve])

@@ -47,6 +47,11 @@ class Segmenter(ABC):
             "per image: it does not implement `select`"
         )
 
+    @property
+    def selects(self) -> bool:
+        """Whether this segmenter implements `select` (several objects per image, clicks)."""
+        return type(self).select is not Segmenter.select
+
     def to(self, device: torch.device | str) -> Segmenter:
         """Move any model weights to `device` (no-op for weight-free segmenters)."""
         return self

@@ -3,16 +3,28 @@ the clicker run image by image, with empty-ground-truth images left out."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
 
+from lit_gradcam.classifier import ShapeClassifier
+from lit_gradcam.evaluation.callback import SegmentationEvaluation
 from lit_gradcam.evaluation.click_metrics import worth_clicks
 from lit_gradcam.evaluation.click_scoring import MAX_CLICKS, ClickScoring
 from lit_gradcam.evaluation.clicker import click_ious
+from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.method.results import PipelineOutput, StrategyResult
 from lit_gradcam.prompt_types import Prompts
+from lit_gradcam.prompts.strategies import CenterPoint
+from lit_gradcam.segmenters.base import Segmenter
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 H, W = 40, 48
@@ -83,3 +95,55 @@ def test_click_scores_and_worth_equal_the_clicker_image_by_image() -> None:
     at_90 = np.where(reached.any(1), reached.argmax(1), MAX_CLICKS)
     assert rows[0]["noc90_from_start"] == pytest.approx(np.mean(at_90))
     assert rows[0]["noc90_from_start"] > 0  # a corner point is worth less than a finished mask
+
+
+class FixedRectangle(Segmenter):
+    """Always rows 20-27, columns 32-39, whatever the prompts: no click improves it."""
+
+    name = "fixed"
+
+    def embed(self, images: Tensor) -> int:
+        return images.shape[0]
+
+    def select(self, state: int, index: Tensor) -> int:
+        return len(index)
+
+    def predict(
+        self, state: int, prompts: Prompts, heatmaps: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return _square(20, 32).expand(state, H, W).clone(), torch.ones(state)
+
+
+def _square(top: int, left: int) -> Tensor:
+    mask = torch.zeros(H, W, dtype=torch.bool)
+    mask[top : top + 8, left : left + 8] = True
+    return mask
+
+
+def test_the_evaluation_writes_clicks_worked_out_by_hand(
+    tmp_path: Path, make_trainer: Callable[..., L.Trainer]
+) -> None:
+    """GT A twice (IoU 1/3 with the fixed square), GT B once (IoU 0), one empty GT (left out):
+    every click leaves the mask as it is, so mIoU@k = 2/9, NoC = 20, and a strategy of IoU 2/9
+    is worth exactly one click."""
+    gt = [_square(20, 28), _square(20, 28), _square(0, 0), torch.zeros(H, W, dtype=torch.bool)]
+    images = torch.randn(4, 3, H, W, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(TensorDataset(images, torch.arange(4) % 5, torch.stack(gt)), batch_size=2)
+    pipeline = BatchPipeline([FixedRectangle()], [CenterPoint()])
+    callback = SegmentationEvaluation(pipeline, clicks="all")
+    logger = TensorBoardLogger(tmp_path, name="run")
+    trainer = make_trainer(inference_mode=False, callbacks=[callback], logger=logger)
+    with pytest.warns(UserWarning, match="empty ground-truth"):
+        trainer.test(ShapeClassifier(), dataloaders=loader)
+    results = json.loads((Path(trainer.log_dir) / "results.json").read_text())
+
+    clicks = results["clicks"]["fixed"]
+    for k in range(1, 6):
+        assert clicks[f"miou_{k}"] == pytest.approx(2 / 9)
+    assert clicks["noc85"] == clicks["noc90"] == MAX_CLICKS
+    (row,) = results["rows"]
+    assert row["iou"] == pytest.approx(2 / 9)
+    assert row["worth_clicks"] == pytest.approx(1.0)
+    assert row["noc90_from_start"] == MAX_CLICKS
+    assert results["metrics"]["eval/fixed/CenterPoint/worth_clicks"] == pytest.approx(1.0)
+    assert results["metrics"]["eval/fixed/clicks/noc90"] == MAX_CLICKS
