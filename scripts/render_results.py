@@ -44,8 +44,14 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _oracle_iou(rows: list[dict], oracle: str = "GroundTruthCentroid") -> float:
-    return next(r["iou"] for r in rows if r["strategy"].startswith(oracle))
+#: The ground-truth point oracle's row: the innermost point, or in older files the centroid.
+POINT_ORACLES = ("GroundTruthPoint", "GroundTruthCentroid")
+
+
+def _oracle_iou(rows: list[dict], oracle: str | None = None) -> float:
+    """The IoU of the `oracle` row (default: the ground-truth point oracle's)."""
+    names = POINT_ORACLES if oracle is None else (oracle,)
+    return next(r["iou"] for r in rows if r["strategy"] in names)
 
 
 def _rows(relative: str) -> list[dict]:
@@ -263,7 +269,7 @@ def sam_tiny_recipes() -> str:
             for row in json.loads((RESULTS / following).read_text())["rows"]
             if row["segmenter"] == "sam_tiny"
         )
-        sam_rows = [row for row in _rows(quickstart) if row["segmenter"] == "sam"]
+        sam_rows = [row for row in _rows(quickstart) if row["segmenter"] == "sam_tiny"]
         center = next(row["iou"] for row in sam_rows if row["strategy"] == "CenterPoint")
         test, foreign = runs["test"]["metrics"], runs["test_foreign"]["metrics"]
         lines.append(
@@ -465,6 +471,71 @@ def mask_choice_table() -> str:
     return "\n".join(lines)
 
 
+def _clicks_run() -> tuple[dict, dict, list[dict]]:
+    """The quick start's test with GrabCut and sam_tiny and the full click evaluation."""
+    run = json.loads((RESULTS / "quickstart_sam_test.json").read_text())
+    return run, run["results"]["clicks"], run["results"]["rows"]
+
+
+def _clicks(value: float | None) -> str:
+    return f">{CLICK_CURVE}" if value is None else f"{value:.2f}"
+
+
+#: Clicks on the simulated user's mIoU curve (mIoU@1..5).
+CLICK_CURVE = 5
+
+
+def clicks_summary() -> str:
+    """Per segmenter: the simulated user's mIoU after 1-5 clicks and NoC@85/90, and what the
+    best no-click strategy is worth in clicks."""
+    run, clicks, rows = _clicks_run()
+    lines = [
+        "| segmenter | "
+        + " | ".join(f"mIoU@{k}" for k in range(1, CLICK_CURVE + 1))
+        + " | NoC@85 | NoC@90 | best no-click strategy | its IoU | worth (clicks) "
+        "| NoC@90 from it |",
+        "|---|" + "---|" * (CLICK_CURVE + 6),
+    ]
+    for segmenter, scores in clicks.items():
+        best = _best_method([row for row in rows if row["segmenter"] == segmenter])
+        curve = " | ".join(_fmt(scores[f"miou_{k}"]) for k in range(1, CLICK_CURVE + 1))
+        lines.append(
+            f"| {segmenter} | {curve} | {scores['noc85']:.2f} | {scores['noc90']:.2f} "
+            f"| {best['strategy']} | {_fmt(best['iou'])} | {_clicks(best['worth_clicks'])} "
+            f"| {_clicks(best.get('noc90_from_start'))} |"
+        )
+    return (
+        f"`{run['command']}`: {run['results']['num_images']} test images in "
+        f"{run['seconds'] / 60:.1f} min ({run['machine']}; `results/quickstart_sam_test.json`)."
+        "\n\n" + "\n".join(lines)
+    )
+
+
+def clicks_per_strategy() -> str:
+    """Per strategy and segmenter: its IoU, what it is worth in clicks and the clicks it still
+    needs to reach an IoU of 0.90."""
+    _, clicks, rows = _clicks_run()
+    segmenters = list(clicks)
+    lines = [
+        "| strategy | "
+        + " | ".join(f"{s}: IoU / worth / NoC@90 from it" for s in segmenters)
+        + " |",
+        "|---|" + "---|" * len(segmenters),
+    ]
+    for strategy in dict.fromkeys(row["strategy"] for row in rows):
+        cells, oracle = [], ""
+        for segmenter in segmenters:
+            row = next(r for r in rows if r["segmenter"] == segmenter and r["strategy"] == strategy)
+            start = row.get("noc90_from_start")
+            cells.append(
+                f"{_fmt(row['iou'])} / {_clicks(row['worth_clicks'])} / "
+                + ("–" if row["uses_ground_truth"] else _clicks(start))
+            )
+            oracle = " (oracle)" if row["uses_ground_truth"] else ""
+        lines.append(f"| {strategy}{oracle} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: Generated README blocks: marker name -> renderer.
 BLOCKS: dict[str, Callable[[], str]] = {
     "recipe-table": recipe_table,
@@ -490,6 +561,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
     "mask-choice-val": mask_choice_table,
+    "clicks-summary": clicks_summary,
+    "clicks-per-strategy": clicks_per_strategy,
 }
 
 
