@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test_acc": results["test/acc"],
         "num_images": results["num_images"],
         "rows": results["rows"],
+        "clicks": results.get("clicks"),  # the simulated user's scores per segmenter
         # per-class accuracy (one class per image) or F1 (multi-label), with what a folder of
         # its own classes adds: the classes and the ground-truth objects scored
         **{key: results[key] for key in CLASSIFICATION_KEYS if key in results},

@@ -29,10 +29,11 @@ RECIPE_CELLS = (
     ("own20000_shapes", "own generator", 20000, "shapes-pretrained"),
     ("foreign3500_shapes", "foreign generator", 3500, "shapes-pretrained"),
 )
-#: Point metrics shown per pipeline, in column order.
+#: Metrics shown per pipeline, in column order; a column no row of a file has is left out
+#: (files written before a metric existed).
 PIPELINE_COLUMNS = (
     "hit_rate_fg", "iou", "iou_pixel", "distance_fg", "hit_rate_fg_cam", "distance_fg_cam",
-    "hit_rate_bg", "distance_bg",
+    "hit_rate_bg", "distance_bg", "worth_clicks",
 )  # fmt: skip
 
 
@@ -97,13 +98,14 @@ def pipeline_table(relative: str) -> Callable[[], str]:
 
     def render() -> str:
         rows = _rows(relative)
+        columns = [c for c in PIPELINE_COLUMNS if any(c in row for row in rows)]
         lines = [
-            "| segmenter | strategy | " + " | ".join(PIPELINE_COLUMNS) + " |",
-            "|---|---|" + "---|" * len(PIPELINE_COLUMNS),
+            "| segmenter | strategy | " + " | ".join(columns) + " |",
+            "|---|---|" + "---|" * len(columns),
         ]
         for row in rows:
             name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
-            values = " | ".join(_fmt(row.get(column)) for column in PIPELINE_COLUMNS)
+            values = " | ".join(_fmt(row.get(column)) for column in columns)
             lines.append(f"| {row['segmenter']} | {name} | {values} |")
         return "\n".join(lines)
 
