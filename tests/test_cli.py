@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.cli import cli_main, main
@@ -57,6 +60,32 @@ def test_fit_then_test_from_last_checkpoint(tmp_path: Path) -> None:
     assert {row["segmenter"] for row in results["rows"]} == {"grabcut"}
     assert len(results["rows"]) == len(default_strategies())
     assert results["test/acc"] == pytest.approx(accuracy)
+    # TensorBoard: the test run is the one HPARAMS row (configs/base.yaml turns Lightning's
+    # `hp_metric` placeholder off), and its scalars sit at the step the checkpoint was saved at
+    test_run = results_file.parent
+    runs = {file.parent for file in (tmp_path / "logs").rglob("events.out.tfevents.*")}
+    assert len(runs) == 2 and test_run in runs
+    sessions = {run: _hparams_sessions(run) for run in runs}
+    (names,) = sessions.pop(test_run)
+    assert list(sessions.values()) == [[]]  # the fit's run
+    assert "checkpoint" in names and not [name for name in names if "_instantiator" in name]
+    events = EventAccumulator(str(test_run))
+    events.Reload()
+    assert "hp_metric" not in events.Tags()["scalars"]
+    steps = {events.Scalars(tag)[-1].step for tag in events.Tags()["scalars"]}
+    assert steps == {fit.trainer.global_step}
+
+
+def _hparams_sessions(run: Path) -> list[list[str]]:
+    """The setting names of each HPARAMS session recorded directly in `run`."""
+    starts = [
+        value.metadata.plugin_data.content
+        for file in run.glob("events.out.tfevents.*")
+        for event in EventFileLoader(str(file)).Load()
+        for value in event.summary.value
+        if value.tag == "_hparams_/session_start_info"
+    ]
+    return [list(HParamsPluginData.FromString(c).session_start_info.hparams) for c in starts]
 
 
 def _accuracy_by_hand(checkpoint: Path, root: Path) -> float:

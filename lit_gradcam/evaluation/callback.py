@@ -2,8 +2,9 @@
 
 Per test batch: one CAM pass per distinct `CamSpec`, one `embed` per segmenter, every strategy
 on that shared state; torchmetrics accumulate (and sync under DDP); at epoch end scalars go to
-the logger, `results.json` / `results.md` to the run's log dir, and to TensorBoard the image
-grids, a bar chart per segmenter and the hyper-parameters with the metrics (HPARAMS tab).
+the logger at the tested checkpoint's step, `results.json` / `results.md` to the run's log dir,
+and to TensorBoard the image grids, a bar chart per segmenter, the headline with a compact table
+and the run's settings beside its headline metrics (HPARAMS tab, one row per run).
 """
 
 from __future__ import annotations
@@ -27,9 +28,16 @@ from lit_gradcam.errors import ConfigError
 from lit_gradcam.evaluation.charts import CHART_BARS, CLASS_MAP_BARS, metric_bars
 from lit_gradcam.evaluation.class_map_scoring import ClassMapScoring, require_same_classes
 from lit_gradcam.evaluation.click_scoring import ClickScoring
-from lit_gradcam.evaluation.hparams import log_hparams
+from lit_gradcam.evaluation.hparams import evaluation_step, headline_scalars, log_hparams
 from lit_gradcam.evaluation.metrics import SegmentationMetrics
-from lit_gradcam.evaluation.tables import TABLE_COLUMNS, results_table
+from lit_gradcam.evaluation.tables import (
+    CLASS_MAP_COMPACT_COLUMNS,
+    COMPACT_COLUMNS,
+    TABLE_COLUMNS,
+    Headline,
+    compact_table,
+    results_table,
+)
 from lit_gradcam.method.objects import ClassMapOutput
 from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.method.results import PipelineOutput
@@ -197,8 +205,11 @@ class SegmentationEvaluation(L.Callback):
     def _finish(
         self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str, accuracy_key: str
     ) -> None:
-        """Log scalars; write results.json / results.md (named by prefix); to TensorBoard, the
-        grids, a bar chart per segmenter and the hyper-parameters with these metrics."""
+        """Log scalars, the headline's with them, at the evaluation's step (a tested checkpoint's
+        own); write results.json / results.md (named by prefix); to TensorBoard, the grids, a
+        bar chart per segmenter, the compact table and, for a test or validate run (not an
+        evaluation while fitting, several per run), its HPARAMS row."""
+        step = evaluation_step(trainer)
         results = self._log_results(pl_module, prefix=prefix)
         if empty := results.get("num_empty_gt"):
             rank_zero_warn(
@@ -206,21 +217,28 @@ class SegmentationEvaluation(L.Callback):
                 "mask: no segmentation metric counts them (classification accuracy does)"
             )
         results[accuracy_key] = _as_float(trainer.callback_metrics.get(accuracy_key))
+        score = "iou" if self.class_maps is None else "miou"
+        headline = Headline.of(results["rows"], score, results[accuracy_key])
+        results["headline"] = headline.as_dict()
+        headline_tags = headline_scalars(headline, prefix, accuracy_key)
+        logged = {k: v for k, v in headline_tags.items() if v is not None and k != accuracy_key}
+        results["metrics"].update(logged)
+        alone = trainer.state.fn != TrainerFn.FITTING
+        if alone:  # Lightning logs this epoch's scalars at a logged "step", else at step 0
+            logged["step"] = float(step)
+        pl_module.log_dict(logged, sync_dist=False)
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective call under DDP
         if prefix == "eval":
             stem = "results"
         elif trainer.state.fn == TrainerFn.VALIDATING:
             stem = "results_val"
         else:
-            stem = f"results_val_step{trainer.global_step}"
-        self._write_results(trainer, Path(log_dir), results, prefix, stem)
-        self._log_grids(trainer, pl_module, tag=prefix)
-        self._log_charts(trainer, results["rows"], tag=prefix)
-        metrics = {**results["metrics"], accuracy_key: results[accuracy_key]}
-        metrics = {key: value for key, value in metrics.items() if value is not None}
-        if trainer.is_global_zero:
-            run_name = stem.replace("results", "hparams")
-            log_hparams(trainer, pl_module, self.pipeline, metrics, run_name=run_name)
+            stem = f"results_val_step{step}"
+        self._write_results(trainer, Path(log_dir), results, prefix, stem, headline, step)
+        self._log_grids(trainer, pl_module, tag=prefix, step=step)
+        self._log_charts(trainer, results["rows"], tag=prefix, step=step)
+        if alone and trainer.is_global_zero:
+            log_hparams(trainer, pl_module, self.pipeline, list(headline_tags), step)
 
     def _log_results(self, pl_module: L.LightningModule, prefix: str) -> dict[str, Any]:
         """Compute (DDP-synced), log scalars, return the results dict written to files."""
@@ -272,19 +290,32 @@ class SegmentationEvaluation(L.Callback):
 
     @rank_zero_only
     def _write_results(
-        self, trainer: L.Trainer, log_dir: Path, results: dict[str, Any], prefix: str, stem: str
+        self,
+        trainer: L.Trainer,
+        log_dir: Path,
+        results: dict[str, Any],
+        prefix: str,
+        stem: str,
+        headline: Headline,
+        step: int,
     ) -> None:
+        """results.json and results.md with every column; TensorBoard's TEXT tab gets the
+        headline and the compact table, which reads unwrapped in its card."""
         log_dir.mkdir(parents=True, exist_ok=True)
         results["checkpoint"] = trainer.ckpt_path
-        columns = self.class_maps.columns() if self.class_maps is not None else TABLE_COLUMNS
-        table = results_table(results["rows"], columns)
+        class_maps = self.class_maps is not None
+        columns = self.class_maps.columns() if class_maps else TABLE_COLUMNS
         (log_dir / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-        (log_dir / f"{stem}.md").write_text(table)
+        (log_dir / f"{stem}.md").write_text(results_table(results["rows"], columns))
         if isinstance(trainer.logger, TensorBoardLogger):
-            trainer.logger.experiment.add_text(f"{prefix}/results", table, trainer.global_step)
+            compact = CLASS_MAP_COMPACT_COLUMNS if class_maps else COMPACT_COLUMNS
+            text = compact_table(results["rows"], compact, headline)
+            trainer.logger.experiment.add_text(f"{prefix}/results", text, step)
 
     @rank_zero_only
-    def _log_grids(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> None:
+    def _log_grids(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str, step: int
+    ) -> None:
         if not isinstance(trainer.logger, TensorBoardLogger) or not self._logged:
             return
         writer = trainer.logger.experiment
@@ -295,17 +326,19 @@ class SegmentationEvaluation(L.Callback):
                     maps.images_uint8, maps.heatmaps, result.prompts, result.class_maps,
                     maps.gt_maps, pl_module.class_names,
                 )  # fmt: skip
-                writer.add_image(f"{tag}/{key}", grid, trainer.global_step)
+                writer.add_image(f"{tag}/{key}", grid, step)
             return
         merged = PipelineOutput.cat(self._logged)
         for key, result in merged.results.items():
             grid = pipeline_grid(
                 merged.images_uint8, result.heatmaps, result.prompts, result.masks, merged.gt_masks
             )
-            writer.add_image(f"{tag}/{key}", grid, trainer.global_step)
+            writer.add_image(f"{tag}/{key}", grid, step)
 
     @rank_zero_only
-    def _log_charts(self, trainer: L.Trainer, rows: list[dict[str, Any]], tag: str) -> None:
+    def _log_charts(
+        self, trainer: L.Trainer, rows: list[dict[str, Any]], tag: str, step: int
+    ) -> None:
         """One bar chart per segmenter: every strategy's hit rate and IoU side by side."""
         if not isinstance(trainer.logger, TensorBoardLogger):
             return
@@ -314,7 +347,7 @@ class SegmentationEvaluation(L.Callback):
             bars = CHART_BARS if self.class_maps is None else CLASS_MAP_BARS
             chart = metric_bars(mine, title=f"{segmenter.name} ({tag})", bars=bars)
             writer = trainer.logger.experiment
-            writer.add_image(f"{tag}_chart/{segmenter.name}", chart, trainer.global_step)
+            writer.add_image(f"{tag}_chart/{segmenter.name}", chart, step)
 
 
 def _finite_or_none(value: float) -> float | None:

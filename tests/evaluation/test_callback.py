@@ -95,7 +95,8 @@ def test_metrics_match_hand_computed_values_in_json_and_tensorboard(
     tmp_path: Path, make_trainer: Callable[..., L.Trainer]
 ) -> None:
     with pytest.warns(UserWarning, match="1 of the 4 images scored have an empty ground-truth"):
-        trainer, _, segmenter = _run(make_trainer, TensorBoardLogger(tmp_path, name="run"))
+        logger = TensorBoardLogger(tmp_path, name="run", default_hp_metric=False)
+        trainer, _, segmenter = _run(make_trainer, logger)
     log_dir = Path(trainer.log_dir)
     results = json.loads((log_dir / "results.json").read_text())
 
@@ -136,7 +137,7 @@ def test_metrics_match_hand_computed_values_in_json_and_tensorboard(
     assert (grid.height, grid.width) == (3 * (4 * H + 2) + 2, 5 * (4 * W + 2) + 2)
     assert "eval/results/text_summary" in events.Tags()["tensors"]
     _check_chart(events.Images("eval_chart/fixed")[-1].encoded_image_string, expected)
-    _check_hparams(log_dir / "hparams", scalars)
+    _check_hparams(log_dir, scalars)
 
 
 def test_a_box_only_oracle_has_null_point_metrics_not_nan(
@@ -170,22 +171,26 @@ def _check_chart(png: bytes, expected: dict[str, float]) -> None:
 
 
 def _check_hparams(run: Path, scalars: dict[str, float]) -> None:
-    """The HPARAMS tab's record: the model's and the method's settings, and these metrics."""
+    """The HPARAMS tab's record, in the run's own folder: the model's and the method's settings,
+    and the headline metrics, logged as scalars beside it."""
     events = EventAccumulator(str(run))
     events.Reload()
     content = events.PluginTagToContent("hparams")
     start = HParamsPluginData.FromString(content["_hparams_/session_start_info"])
     hparams = start.session_start_info.hparams
     assert hparams["model/arch"].string_value == "resnet18"
-    assert hparams["method/strategies"].string_value == "CenterPoint, GroundTruthCentroid"
-    assert hparams["method/cam/method"].string_value == "gradcam++"
-    assert hparams["method/cam/flip_average"].string_value == "True"
+    assert hparams["method/segmenters"].string_value == "fixed"
+    assert hparams["method/cam"].string_value == "gradcam++ layer2.1 flip_average=True"
     assert hparams["model/lr"].number_value == pytest.approx(ShapeClassifier().hparams.lr)
     experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    names = {info.name.tag for info in experiment.metric_infos}
-    assert {"eval/fixed/CenterPoint/iou", "test/acc"} <= names
-    for tag in ("eval/fixed/CenterPoint/iou", "test/acc"):
-        assert events.Scalars(tag)[-1].value == pytest.approx(scalars[tag])
+    names = [info.name.tag for info in experiment.metric_infos]
+    assert names == ["test/acc", "eval/headline/no_click_iou", "eval/headline/oracle_iou"]
+    assert scalars["eval/headline/no_click_iou"] == pytest.approx(
+        scalars["eval/fixed/CenterPoint/iou"]
+    )
+    assert scalars["eval/headline/oracle_iou"] == pytest.approx(
+        scalars["eval/fixed/GroundTruthCentroid/iou"]
+    )
 
 
 def test_consensus_reports_the_heatmap_point_next_to_its_refined_point(
