@@ -162,8 +162,8 @@ CASES = [
     ),
     Case(
         "predict_strategy oracle",
-        "fit --method.predict_strategy GroundTruthCentroid",
-        "method.predict_strategy 'GroundTruthCentroid' reads the ground truth",
+        "fit --method.predict_strategy GroundTruthPoint",
+        "method.predict_strategy 'GroundTruthPoint' reads the ground truth",
     ),
     Case(
         "duplicate strategy names",
