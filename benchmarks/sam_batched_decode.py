@@ -28,7 +28,8 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor
 
 from lit_gradcam.prompt_types import Prompts
-from lit_gradcam.segmenters.sam import SamSegmenter, SamState, best_of, decode_masks
+from lit_gradcam.segmenters.mask_choice import best_of
+from lit_gradcam.segmenters.sam import SamSegmenter, SamState, decode_masks
 from lit_gradcam.segmenters.sam_models import sam_registry
 
 HEIGHT, WIDTH = 48, 64

@@ -14,6 +14,8 @@ at the image's size:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -31,6 +33,36 @@ def check_mask_choice(choice: str) -> str:
     if choice not in MASK_CHOICES:
         raise ConfigError(f"mask_choice must be one of {MASK_CHOICES}, got {choice!r}")
     return choice
+
+
+def best_of(low_res: Tensor, iou: Tensor) -> tuple[Tensor, Tensor]:
+    """Per image, the candidate (B, h, w) of highest predicted IoU and that IoU (B,)."""
+    best = iou.argmax(1)
+    rows = torch.arange(iou.shape[0], device=iou.device)
+    return low_res[rows, best], iou[rows, best]
+
+
+def keep_mask(
+    low_res: Tensor,
+    scores: Tensor,
+    choice: str,
+    threshold: float,
+    upscale: Callable[[Tensor], Tensor],
+    heatmaps: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The kept candidate's logits (B, H, W) at the image's size and its score (B,).
+
+    low_res: (B, C, h, w) decoder logits and scores (B, C); upscale maps (B, C, h, w) logits to
+    the image's size, as the model's post-processing does. With ``iou``, or a single candidate,
+    only the kept one is upscaled, as the official predictors' callers do.
+    """
+    if choice == "iou" or low_res.shape[1] == 1:
+        low_res, scores = best_of(low_res, scores)
+        return upscale(low_res[:, None])[:, 0], scores
+    masks = upscale(low_res)
+    kept = choose_masks(masks, scores, choice, threshold, heatmaps)
+    rows = torch.arange(len(kept), device=kept.device)
+    return masks[rows, kept], scores[rows, kept]
 
 
 def choose_masks(

@@ -24,7 +24,7 @@ from torch import Tensor
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, choose_masks
+from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, keep_mask
 from lit_gradcam.segmenters.sam_models import build_sam, sam_registry
 
 if TYPE_CHECKING:
@@ -128,11 +128,31 @@ def decode_prompts(
     return decode_masks(sam, embeddings, coords, boxes, multimask)
 
 
-def best_of(low_res: Tensor, iou: Tensor) -> tuple[Tensor, Tensor]:
-    """Per image, the candidate (B, h, w) of highest predicted IoU and that IoU (B,)."""
-    best = iou.argmax(1)
-    rows = torch.arange(iou.shape[0], device=iou.device)
-    return low_res[rows, best], iou[rows, best]
+def check_sam_settings(encode_batch_size: int, multimask: str, autocast: str | None) -> None:
+    """A `ConfigError` for a setting every SAM segmenter shares that is out of range."""
+    if multimask not in MULTIMASK_MODES:
+        raise ConfigError(f"multimask must be one of {MULTIMASK_MODES}, got {multimask!r}")
+    if autocast is not None and autocast not in AUTOCAST_DTYPES:
+        raise ConfigError(
+            f"autocast must be None or one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
+        )
+    if encode_batch_size < 1:
+        raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
+
+
+def encoder_autocast(
+    autocast: str | None, device: torch.device
+) -> contextlib.AbstractContextManager:
+    """The image encoder's autocast context for an `autocast` setting (none for None)."""
+    if autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[autocast])
+
+
+def wants_multimask(multimask: str, points: Tensor, boxes: Tensor | None) -> bool:
+    """Whether a prompt set of `points` (G, N, 2) and `boxes` gets three candidates: always,
+    never, or ("auto", SAM's advice) when it is ambiguous: at most one point and no box."""
+    return multimask == "always" or (multimask == "auto" and points.shape[1] <= 1 and boxes is None)
 
 
 class SamSegmenter(Segmenter):
@@ -167,14 +187,7 @@ class SamSegmenter(Segmenter):
         mask_choice: str = DEFAULT_MASK_CHOICE,
         name: str = "sam",
     ) -> None:
-        if multimask not in MULTIMASK_MODES:
-            raise ConfigError(f"multimask must be one of {MULTIMASK_MODES}, got {multimask!r}")
-        if autocast is not None and autocast not in AUTOCAST_DTYPES:
-            raise ConfigError(
-                f"autocast must be None or one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
-            )
-        if encode_batch_size < 1:
-            raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
+        check_sam_settings(encode_batch_size, multimask, autocast)
         if model_type not in sam_registry():
             raise ConfigError(
                 f"SAM model_type {model_type!r} is unknown; known: {sorted(sam_registry())}"
@@ -224,13 +237,8 @@ class SamSegmenter(Segmenter):
         )
 
     def _encode(self, sam: Sam, images: Tensor) -> Tensor:
-        with self._autocast(sam.device):
+        with encoder_autocast(self.autocast, sam.device):
             return sam.image_encoder(sam.preprocess(images)).float()
-
-    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[self.autocast])
 
     def select(self, state: SamState, index: Tensor) -> SamState:
         embeddings = state.embeddings[index.to(state.embeddings.device)]
@@ -293,17 +301,12 @@ class SamSegmenter(Segmenter):
         """(G, H, W) logits and (G,) IoU of the G images whose `embeddings` are given, each with
         the same number of points (prompts in original-image pixels)."""
         sam = self.model
-        multimask = self.multimask == "always" or (
-            self.multimask == "auto" and points.shape[1] <= 1 and boxes is None
-        )
+        multimask = wants_multimask(self.multimask, points, boxes)
         low_res, iou = decode_prompts(
             sam, state.original_size, embeddings, points, labels, boxes, multimask
         )
-        if self.mask_choice == "iou" or not multimask:  # the one candidate to upscale
-            low_res, iou = best_of(low_res, iou)
-            masks = sam.postprocess_masks(low_res[:, None], state.input_size, state.original_size)
-            return masks[:, 0], iou
-        masks = sam.postprocess_masks(low_res, state.input_size, state.original_size)
-        kept = choose_masks(masks, iou, self.mask_choice, sam.mask_threshold, heatmaps)
-        rows = torch.arange(len(kept), device=kept.device)
-        return masks[rows, kept], iou[rows, kept]
+        return keep_mask(
+            low_res, iou, self.mask_choice, sam.mask_threshold,
+            lambda logits: sam.postprocess_masks(logits, state.input_size, state.original_size),
+            heatmaps,
+        )  # fmt: skip

@@ -15,18 +15,16 @@ without it.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, choose_masks
-from lit_gradcam.segmenters.sam import AUTOCAST_DTYPES, MULTIMASK_MODES, best_of
+from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, keep_mask
+from lit_gradcam.segmenters.sam import check_sam_settings, encoder_autocast, wants_multimask
 from lit_gradcam.segmenters.sam2_models import build_sam2_model, check_model_type
 
 if TYPE_CHECKING:
@@ -84,14 +82,7 @@ class Sam2Segmenter(Segmenter):
         mask_choice: str = DEFAULT_MASK_CHOICE,
         name: str = "sam2",
     ) -> None:
-        if multimask not in MULTIMASK_MODES:
-            raise ConfigError(f"multimask must be one of {MULTIMASK_MODES}, got {multimask!r}")
-        if autocast is not None and autocast not in AUTOCAST_DTYPES:
-            raise ConfigError(
-                f"autocast must be None or one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
-            )
-        if encode_batch_size < 1:
-            raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
+        check_sam_settings(encode_batch_size, multimask, autocast)
         self.model_type = check_model_type(model_type)
         self.checkpoint = checkpoint
         self.encode_batch_size = encode_batch_size
@@ -152,7 +143,7 @@ class Sam2Segmenter(Segmenter):
         ToTensor's scaling and the transforms where the images are, then the model's device."""
         model = self.model
         inputs = self.transforms.transforms(images.float().div(255)).to(model.device)
-        with self._autocast(model.device):
+        with encoder_autocast(self.autocast, model.device):
             backbone_out = model.forward_image(inputs)
             _, feats, _, sizes = model._prepare_backbone_features(backbone_out)
         if model.directly_add_no_mem_embed:
@@ -162,11 +153,6 @@ class Sam2Segmenter(Segmenter):
             feat.permute(1, 2, 0).view(batch, -1, *size).float()
             for feat, size in zip(feats, sizes, strict=True)
         ]
-
-    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[self.autocast])
 
     def select(self, state: Sam2State, index: Tensor) -> Sam2State:
         index = index.to(state.image_embed.device)
@@ -230,18 +216,13 @@ class Sam2Segmenter(Segmenter):
     ) -> tuple[Tensor, Tensor]:
         """(G, H, W) logits and (G,) IoU for the G images of `state`, each with the same number
         of points (prompts in original-image pixels on the model's device)."""
-        multimask = self.multimask == "always" or (
-            self.multimask == "auto" and points.shape[1] <= 1 and boxes is None
-        )
+        multimask = wants_multimask(self.multimask, points, boxes)
         low_res, iou = self._decode(state, points, labels, boxes, multimask)
-        if self.mask_choice == "iou" or not multimask:  # the one candidate to upscale
-            low_res, iou = best_of(low_res, iou)
-            masks = self.transforms.postprocess_masks(low_res[:, None], state.original_size)
-            return masks[:, 0], iou
-        masks = self.transforms.postprocess_masks(low_res, state.original_size)
-        kept = choose_masks(masks, iou, self.mask_choice, MASK_THRESHOLD, heatmaps)
-        rows = torch.arange(len(kept), device=kept.device)
-        return masks[rows, kept], iou[rows, kept]
+        return keep_mask(
+            low_res, iou, self.mask_choice, MASK_THRESHOLD,
+            lambda logits: self.transforms.postprocess_masks(logits, state.original_size),
+            heatmaps,
+        )  # fmt: skip
 
     def _decode(
         self,
