@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
+from lit_gradcam.prompts.objects import inner_depth
 from lit_gradcam.segmenters.base import Segmenter
 
 
@@ -38,21 +38,14 @@ def next_click(gt_masks: Tensor, pred_masks: Tensor | None = None) -> tuple[Tens
     points = torch.zeros(len(gt), 2)
     labels = torch.zeros(len(gt), dtype=torch.long)
     for index, (gt_mask, pred_mask) in enumerate(zip(gt, pred, strict=True)):
-        fn_depth = _depth(gt_mask & ~pred_mask)
-        fp_depth = _depth(~gt_mask & pred_mask)
+        fn_depth = inner_depth(gt_mask & ~pred_mask)
+        fp_depth = inner_depth(~gt_mask & pred_mask)
         fn_at, fp_at = int(fn_depth.argmax()), int(fp_depth.argmax())
         positive = fn_depth.flat[fn_at] > fp_depth.flat[fp_at]
         y, x = divmod(fn_at if positive else fp_at, width)
         points[index] = torch.tensor([x, y], dtype=torch.float32)
         labels[index] = int(positive)
     return points.to(gt_masks.device), labels.to(gt_masks.device)
-
-
-def _depth(region: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each pixel of `region` (H, W) bool to the nearest pixel outside it,
-    pixels beyond the image border counting as outside (0 off the region)."""
-    padded = np.pad(region.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
 def click_ious(

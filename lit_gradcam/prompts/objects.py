@@ -140,14 +140,20 @@ class PerObject(PromptStrategy):
         return _united(rows, prompts, masks, len(heatmaps), heat.shape[1])
 
 
+def inner_depth(region: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each pixel of `region` (H, W) bool to the nearest pixel outside it,
+    pixels beyond the image border counting as outside (0 off the region)."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+
+
 def innermost_points(masks: Tensor) -> Tensor:
     """(N, 2) per mask (N, H, W), the pixel farthest (Euclidean) from the mask's border, the
     image's edge counting as border; the first such pixel in raster order; the image centre for
     an empty mask."""
     points = []
-    for mask in masks.cpu().numpy().astype(np.uint8):
-        padded = np.pad(mask, 1)
-        distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    for mask in masks.cpu().numpy().astype(bool):
+        distance = inner_depth(mask)
         if not mask.any():
             points.append((mask.shape[1] // 2, mask.shape[0] // 2))
             continue
