@@ -193,7 +193,7 @@ class SegmentationEvaluation(L.Callback):
         for key, result in output.results.items():
             self.metrics[key].update(result.prompts, result.masks, gt_masks, result.cam_prompts)
         if self.clicks is not None:
-            self.clicks.update(output, [s for s in self.pipeline.segmenters if s.selects], gt_masks)
+            self.clicks.update(output, self.pipeline.segmenters, gt_masks)
         self._keep_for_figures(output.head(len(images), gt_masks))
 
     def _keep_for_figures(self, output: PipelineOutput | ClassMapOutput) -> None:

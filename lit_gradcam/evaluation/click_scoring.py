@@ -55,12 +55,13 @@ class ClickScoring(nn.Module):
     def update(
         self, output: PipelineOutput, segmenters: Sequence[Segmenter], gt_masks: Tensor
     ) -> None:
-        """Run the clicker on a batch the pipeline has segmented (its `states` and results)."""
+        """Run the clicker on a batch the pipeline has segmented (its `states` and results),
+        with each of `segmenters` that this scoring was made for."""
         rows = gt_masks.flatten(1).any(1).nonzero()[:, 0]
         if len(rows) == 0:
             return
         gt = gt_masks[rows].bool()
-        for segmenter in segmenters:
+        for segmenter in (s for s in segmenters if s.name in self.segmenters):
             state = output.states[segmenter.name]
             if len(rows) < len(gt_masks):
                 state = segmenter.select(state, rows)
