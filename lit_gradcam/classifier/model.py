@@ -26,6 +26,7 @@ from lit_gradcam.classifier.labels import (
     reset_head,
 )
 from lit_gradcam.classifier.optimization import adamw, with_one_cycle
+from lit_gradcam.classifier.schedule import check_fresh_head_steps, lengthen_fresh_head_run
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 
@@ -39,9 +40,8 @@ EARLIER_FLAG_KEYS = (
     "no_shape_threshold",
     "no_shape_local_threshold",
 )
-#: Loaders of the `weights` torchvision does not have, by name: each loads them into a
-#: fresh `build_resnet` model, given (model, arch, stem_maxpool, stages). The modules that make such
-#: weights train this classifier, so they sit above it and fill this in when imported
+#: Loaders of the `weights` torchvision lacks, by name, given (model, arch, stem_maxpool, stages).
+#: Their modules train this classifier, so they sit above it and fill this in when imported
 #: (`lit_gradcam.classifier.shapes_weights` adds ``shapes``; the package imports it).
 PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool, int], None]] = {}
 
@@ -79,6 +79,8 @@ class ShapeClassifier(L.LightningModule):
             run. (0, 0): full strength from the first step.
         channels_last: run the network in channels-last memory format; None: when the trainer
             trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
+        fresh_head_steps: how many times the trainer's `max_steps` `fit` trains when the
+            pretrained `weights` have no head for the folder's classes (`schedule`).
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -99,11 +101,13 @@ class ShapeClassifier(L.LightningModule):
         stages: int = STAGES,
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
+        fresh_head_steps: float = 1.0,
     ) -> None:
         super().__init__()
         if classes is not None and len(classes) < 2:
             raise ConfigError(f"model.classes must name at least two classes, got {classes}")
         require_at_least("model", 0, weight_decay=weight_decay)
+        check_fresh_head_steps(fresh_head_steps)
         if lr <= 0 or not 0 <= label_smoothing < 1:
             raise ConfigError(
                 "model.lr must be > 0 and model.label_smoothing in [0, 1), got "
@@ -152,9 +156,9 @@ class ShapeClassifier(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Take the training folder's classes, then load the pretrained `weights` when fitting
-        starts, before Lightning restores any checkpoint being resumed. Other stages load a
-        trained checkpoint anyway, so they never download or build weights they would
-        overwrite."""
+        starts, before Lightning restores any checkpoint being resumed (other stages load a
+        trained checkpoint, so they never fetch weights they would overwrite); a fit whose head
+        starts afresh trains `fresh_head_steps` times longer."""
         data = getattr(self._trainer, "datamodule", None) if stage == "fit" else None
         if getattr(data, "classes", None) is not None:
             self._set_label_kind(*folder_label_kind(data, self.hparams.classes))
@@ -169,6 +173,9 @@ class ShapeClassifier(L.LightningModule):
                 reset_head(pretrained)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
+        if stage == "fit" and self.hparams.weights is not None:
+            if self.hparams.weights not in PRETRAINED_LOADERS or self.class_names != CLASSES:
+                lengthen_fresh_head_run(self.trainer, self.hparams.fresh_head_steps)
         channels_last = self.hparams.channels_last
         if channels_last is None:
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
@@ -247,13 +254,10 @@ class ShapeClassifier(L.LightningModule):
         self.log("val/threshold", chosen["threshold"])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint saved before the input size was kept loads with it unknown; what an
-        earlier version kept of the no-shape flag inside the classifier is dropped (the flag is
-        `NoShapeFlag`'s now, and such a checkpoint has none). One with another number of
-        residual stages than the config's (a four-stage checkpoint saved before `stages`
-        existed, tested with a config that drops layer4, or a config that does not say)
-        rebuilds the backbone as the checkpoint has it, and says so: the weights decide what the
-        network is."""
+        """Load checkpoints of earlier versions too: one saved before the input size was kept
+        loads with it unknown; what one kept of the no-shape flag (now `NoShapeFlag`'s) is
+        dropped. One with another number of residual stages than the config's rebuilds the
+        backbone as it was saved, and says so: the weights decide what the network is."""
         state = checkpoint["state_dict"]
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
         state.setdefault("label_threshold", torch.tensor(0.5))

@@ -1,0 +1,41 @@
+"""A longer fit when the classifier's head starts afresh.
+
+Pretrained `weights` whose classes are not the folder's keep their trunk and lose their head
+(`labels.reset_head`): the run has a new head to learn and trunk features to bend towards
+shapes the weights never told apart, which takes more steps than fine-tuning the classes the
+weights already know. `fresh_head_steps` says how many times the trainer's `max_steps` such a
+run gets, so one config serves both: the course's folder keeps its length, a folder of other
+classes trains longer.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
+
+from lit_gradcam.errors import ConfigError
+
+
+def check_fresh_head_steps(factor: float) -> None:
+    """ConfigError unless `factor` is at least 1 (a fresh head never trains less)."""
+    if not factor >= 1:
+        raise ConfigError(f"model.fresh_head_steps must be >= 1, got {factor}")
+
+
+def lengthen_fresh_head_run(trainer: L.Trainer, factor: float) -> None:
+    """Multiply `trainer`'s `max_steps` by `factor` (rounded), once per trainer, and say so.
+
+    Lightning's own tuner sets the same loop attribute; the one-cycle schedule, the progress
+    bar and the last checkpoint all read the new length. A run bounded by epochs only
+    (`max_steps` -1) is left as it is.
+    """
+    loop = trainer.fit_loop.epoch_loop
+    if factor == 1 or loop.max_steps <= 0 or getattr(loop, "_fresh_head_from", None) is not None:
+        return
+    loop._fresh_head_from = loop.max_steps
+    loop.max_steps = round(loop.max_steps * factor)
+    rank_zero_info(
+        f"The classifier's head starts afresh (the folder's classes are not the pretrained "
+        f"weights'): training {loop.max_steps} steps, model.fresh_head_steps ({factor:g}) x "
+        f"trainer.max_steps ({loop._fresh_head_from})"
+    )
