@@ -119,7 +119,8 @@ def test_results_carry_the_heatmap_prompts_of_strategies_that_consult_the_segmen
 
 
 def test_the_default_method_and_what_predict_runs_of_it() -> None:
-    """Defaults: GrabCut, every default strategy on DEFAULT_CAM; predict runs CamConsensus.
+    """Defaults: GrabCut, every default strategy on DEFAULT_CAM; predict runs CamConsensus, and
+    CamConsensusPerObject for class maps.
     Given strategies, predict runs the one named, else the first that reads no ground truth."""
     method = BatchPipeline()
     assert [s.name for s in method.segmenters] == ["grabcut"]
@@ -127,6 +128,10 @@ def test_the_default_method_and_what_predict_runs_of_it() -> None:
     assert method.cam == DEFAULT_CAM
     (strategy,) = method.for_predict().strategies
     assert strategy.name == "CamConsensus"
+    (strategy,) = method.for_predict(class_maps=True).strategies
+    assert strategy.name == "CamConsensusPerObject"
+    named = BatchPipeline(predict_strategy="CamConsensus")
+    assert [s.name for s in named.for_predict(class_maps=True).strategies] == ["CamConsensus"]
 
     segmenters = [GrabCutSegmenter(), EmptySegmenter()]
     oracle_first = [GroundTruthCentroid(), CenterPoint(), WeightedCentroid()]

@@ -42,8 +42,8 @@ from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 #: Chosen on the validation split with `configs/sweep.yaml`; the numbers live in its results.
 DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
 
-#: The CAM the default class-map `CamConsensus` reads: plain Grad-CAM is more class-specific
-#: than Grad-CAM++ where one image holds several classes. Chosen on the generated multi-object
+#: The CAM the default class-map strategies read: plain Grad-CAM is more class-specific than
+#: Grad-CAM++ where one image holds several classes. Chosen on the generated multi-object
 #: validation split with `configs/sweep_objects.yaml` (`results/sweep_objects_val.json`).
 CLASS_MAP_CAM = CamSpec(method="gradcam", flip_average=True)
 
@@ -52,6 +52,9 @@ GROUND_TRUTH_POINT = "GroundTruthPoint"
 
 #: The strategy `predict` runs when the default strategies are evaluated.
 DEFAULT_PREDICT_STRATEGY = "CamConsensus"
+#: The one it runs for class maps (default object strategies): the best no-click of
+#: `configs/sweep_objects.yaml` on the generated multi-object validation split.
+DEFAULT_OBJECT_PREDICT_STRATEGY = "CamConsensusPerObject"
 
 
 def default_strategies() -> list[PromptStrategy]:
@@ -80,7 +83,7 @@ def default_object_strategies() -> list[PromptStrategy]:
     ceilings."""
     return [
         CamConsensus(cam=CLASS_MAP_CAM),
-        PerObject(name="CamConsensusPerObject"),
+        PerObject(name="CamConsensusPerObject", cam=CLASS_MAP_CAM),
         GroundTruthObjects(name="GroundTruthObjectPoints"),
         GroundTruthObjects(box=True, name="GroundTruthObjectBoxes"),
     ]
@@ -96,7 +99,8 @@ class BatchPipeline:
             several classes and objects `default_object_strategies()`).
         cam: the CAM that strategies without their own `cam` read (default: `DEFAULT_CAM`).
         predict_strategy: name of the strategy `predict` runs (default: the first listed that
-            does not read the ground truth; with the default strategies, `CamConsensus`).
+            does not read the ground truth; with the default strategies, `CamConsensus`, and
+            `CamConsensusPerObject` for class maps).
     """
 
     def __init__(
@@ -107,7 +111,9 @@ class BatchPipeline:
         predict_strategy: str | None = None,
     ) -> None:
         self.object_strategies = list(strategies or default_object_strategies())
+        self.object_predict_strategy = predict_strategy
         if strategies is None:
+            self.object_predict_strategy = predict_strategy or DEFAULT_OBJECT_PREDICT_STRATEGY
             strategies = default_strategies()
             predict_strategy = predict_strategy or DEFAULT_PREDICT_STRATEGY
         segmenters = [GrabCutSegmenter()] if segmenters is None else list(segmenters)
@@ -132,15 +138,21 @@ class BatchPipeline:
     def for_predict(self, class_maps: bool = False) -> BatchPipeline:
         """The pipeline `predict` runs: the first segmenter and the predict strategy only (of
         the object strategies, for class maps)."""
-        strategy = self._predict_choice(self.object_strategies if class_maps else None)
+        strategy = (
+            self._predict_choice(self.object_strategies, self.object_predict_strategy)
+            if class_maps
+            else self._predict_choice()
+        )
         return BatchPipeline(self.segmenters[:1], [strategy], self.cam, strategy.name)
 
-    def _predict_choice(self, strategies: list[PromptStrategy] | None = None) -> PromptStrategy:
-        """The strategy `predict` runs among `strategies` (default: the method's):
-        `predict_strategy`, or the first that does not read the ground truth."""
-        strategies = self.strategies if strategies is None else strategies
+    def _predict_choice(
+        self, strategies: list[PromptStrategy] | None = None, wanted: str | None = None
+    ) -> PromptStrategy:
+        """The strategy `predict` runs among `strategies` (default: the method's): `wanted`
+        (default: `predict_strategy`), or the first that does not read the ground truth."""
+        if strategies is None:
+            strategies, wanted = self.strategies, self.predict_strategy
         names = [s.name for s in strategies]
-        wanted = self.predict_strategy
         if strategies is not self.strategies and wanted not in names:
             wanted = None  # the default strategies' choice is not an object strategy
         if wanted is None:
