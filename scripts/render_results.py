@@ -424,6 +424,32 @@ def class_map_recipes() -> str:
     )
 
 
+def fresh_head_steps() -> str:
+    """Validation F1 of the quick start on a generated folder of other classes, by run length."""
+    record = json.loads((RESULTS / "fresh_head_steps_val.json").read_text())
+    lines = ["| run | val macro F1 | val exact-match acc |", "|---|---|---|"]
+    for run in record["runs"]:
+        lines.append(f"| {run['run']} | {_fmt(run['val_f1'])} | {_fmt(run['val_exact_match'])} |")
+    commands = "; ".join(f"`{run['command']}`" for run in record["runs"])
+    return "\n".join(lines) + f"\n\nRuns ({record['machine']}): {commands}."
+
+
+def class_map_sweep() -> str:
+    """The class-map options compared on the generated multi-object validation split."""
+    record = json.loads((RESULTS / "sweep_objects_val.json").read_text())
+    lines = [
+        "| segmenter | strategy | miou | object_hit_rate | stray_point_rate |",
+        "|---|---|---|---|---|",
+    ]
+    for row in record["results"]["rows"]:
+        name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
+        lines.append(
+            f"| {row['segmenter']} | {name} | {_fmt(row['miou'])} "
+            f"| {_fmt(row['object_hit_rate'])} | {_fmt(row['stray_point_rate'])} |"
+        )
+    return "\n".join(lines) + f"\n\n`{record['command']}` ({record['images']} images)."
+
+
 def _sam_tiny_run(stem: str) -> dict:
     """The class-map recipe's checkpoint tested with sam_tiny beside GrabCut."""
     return json.loads((RESULTS / "class_maps" / f"{stem}_sam_tiny.json").read_text())
@@ -560,6 +586,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "sam-batched-decode": sam_batched_decode,
     "no-shape": no_shape,
     "class-map-recipes": class_map_recipes,
+    "fresh-head-steps": fresh_head_steps,
+    "class-map-sweep-val": class_map_sweep,
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
     "mask-choice-val": mask_choice_table,
