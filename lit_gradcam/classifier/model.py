@@ -173,9 +173,9 @@ class ShapeClassifier(L.LightningModule):
                 reset_head(pretrained)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
-        if stage == "fit" and self.hparams.weights is not None:
-            if self.hparams.weights not in PRETRAINED_LOADERS or self.class_names != CLASSES:
-                lengthen_fresh_head_run(self.trainer, self.hparams.fresh_head_steps)
+        fresh = self.hparams.weights not in PRETRAINED_LOADERS or self.class_names != CLASSES
+        if stage == "fit" and self.hparams.weights is not None and fresh and self._trainer:
+            lengthen_fresh_head_run(self._trainer, self.hparams.fresh_head_steps)
         channels_last = self.hparams.channels_last
         if channels_last is None:
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
