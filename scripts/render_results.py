@@ -93,21 +93,25 @@ def recipe_commands() -> str:
     return "```bash\n" + "\n".join(blocks) + "\n```"
 
 
+def _row_table(rows: list[dict], columns: list[str]) -> str:
+    """A (segmenter, strategy) row per pipeline, with `columns` of its metrics; oracles marked."""
+    lines = [
+        "| segmenter | strategy | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for row in rows:
+        name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
+        values = " | ".join(_fmt(row.get(column)) for column in columns)
+        lines.append(f"| {row['segmenter']} | {name} | {values} |")
+    return "\n".join(lines)
+
+
 def pipeline_table(relative: str) -> Callable[[], str]:
     """Every (segmenter, strategy) row of one results file (a path under `results/`)."""
 
     def render() -> str:
         rows = _rows(relative)
-        columns = [c for c in PIPELINE_COLUMNS if any(c in row for row in rows)]
-        lines = [
-            "| segmenter | strategy | " + " | ".join(columns) + " |",
-            "|---|---|" + "---|" * len(columns),
-        ]
-        for row in rows:
-            name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
-            values = " | ".join(_fmt(row.get(column)) for column in columns)
-            lines.append(f"| {row['segmenter']} | {name} | {values} |")
-        return "\n".join(lines)
+        return _row_table(rows, [c for c in PIPELINE_COLUMNS if any(c in row for row in rows)])
 
     return render
 
@@ -437,17 +441,8 @@ def fresh_head_steps() -> str:
 def class_map_sweep() -> str:
     """The class-map options compared on the generated multi-object validation split."""
     record = json.loads((RESULTS / "sweep_objects_val.json").read_text())
-    lines = [
-        "| segmenter | strategy | miou | object_hit_rate | stray_point_rate |",
-        "|---|---|---|---|---|",
-    ]
-    for row in record["results"]["rows"]:
-        name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
-        lines.append(
-            f"| {row['segmenter']} | {name} | {_fmt(row['miou'])} "
-            f"| {_fmt(row['object_hit_rate'])} | {_fmt(row['stray_point_rate'])} |"
-        )
-    return "\n".join(lines) + f"\n\n`{record['command']}` ({record['images']} images)."
+    table = _row_table(record["results"]["rows"], list(CLASS_MAP_COLUMNS[:3]))  # no background
+    return table + f"\n\n`{record['command']}` ({record['images']} images)."
 
 
 def _sam_tiny_run(stem: str) -> dict:
@@ -462,15 +457,7 @@ def class_map_table(stem: str) -> Callable[[], str]:
     def render() -> str:
         cell = _load(stem)
         columns = [*CLASS_MAP_COLUMNS, *(f"iou_{name}" for name in cell["classes"])]
-        lines = [
-            "| segmenter | strategy | " + " | ".join(columns) + " |",
-            "|---|---|" + "---|" * len(columns),
-        ]
-        for row in _sam_tiny_run(stem)["results"]["rows"]:
-            name = row["strategy"] + (" (oracle: uses GT)" if row["uses_ground_truth"] else "")
-            values = " | ".join(_fmt(row.get(column)) for column in columns)
-            lines.append(f"| {row['segmenter']} | {name} | {values} |")
-        return "\n".join(lines)
+        return _row_table(_sam_tiny_run(stem)["results"]["rows"], columns)
 
     return render
 
