@@ -134,8 +134,9 @@ def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
     model = torchvision.models.resnet18(num_classes=2).eval()
     pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
 
-    def both(logits: torch.Tensor) -> torch.Tensor:
-        return torch.ones_like(logits, dtype=torch.bool)
+    def both(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(images)
+        return logits, torch.ones_like(logits, dtype=torch.bool)
 
     output = pipeline.run_class_maps(model, normalised, both, gt)
     assert set(output.results) == {f"region/{s.name}" for s in pipeline.object_strategies}
@@ -154,10 +155,11 @@ def test_oracles_prompt_every_ground_truth_class_whatever_the_classifier_found()
     model = torchvision.models.resnet18(num_classes=2).eval()
     pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
 
-    def first_only(logits: torch.Tensor) -> torch.Tensor:
+    def first_only(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(images)
         found = torch.zeros_like(logits, dtype=torch.bool)
         found[:, 0] = True
-        return found
+        return logits, found
 
     output = pipeline.run_class_maps(model, normalised, first_only, gt)
     assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, gt)

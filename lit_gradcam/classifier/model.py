@@ -13,6 +13,7 @@ import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -40,6 +41,11 @@ EARLIER_FLAG_KEYS = (
     "no_shape_threshold",
     "no_shape_local_threshold",
 )
+#: The scales at which a multi-label classifier reads each image (and its mirror image) to
+#: decide which classes it holds. Chosen on the validation split of a generated course-size
+#: folder of seven shape-bank classes, 1-3 objects per image (`benchmarks/decision_views.py`,
+#: `results/decision_views_val.json`).
+MULTI_LABEL_VIEW_SCALES = (1.0, 1.25)
 #: Loaders of the `weights` torchvision lacks, by name, given (model, arch, stem_maxpool, stages).
 #: Their modules train this classifier, so they sit above it and fill this in when imported
 #: (`lit_gradcam.classifier.shapes_weights` adds ``shapes``; the package imports it).
@@ -142,6 +148,27 @@ class ShapeClassifier(L.LightningModule):
         """(B, C) bool: the classes each image holds, as this classifier reads its logits."""
         return found_classes(logits, self.hparams.multi_label, float(self.label_threshold))
 
+    def decision_logits(self, images: Tensor) -> Tensor:
+        """The logits (B, C) every decision about `images` reads (validation, its threshold,
+        test, predict, class maps). Multi-label: the mean logits of the images and their mirror
+        images, each at the scales of `MULTI_LABEL_VIEW_SCALES`, since each class's presence is
+        a threshold on its own sigmoid, which more views steady. Single-label: the images' own
+        logits, as always."""
+        if not self.hparams.multi_label:
+            return self(images)
+        both = torch.cat([images, images.flip(-1)])
+        views = [
+            self(both if scale == 1 else F.interpolate(both, scale_factor=scale, mode="bilinear"))
+            for scale in MULTI_LABEL_VIEW_SCALES
+        ]
+        return torch.cat(views).view(-1, *images.shape[:1], views[0].shape[-1]).mean(0)
+
+    def classify(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """`decision_logits` (B, C) as float32, and the classes (B, C) bool they find."""
+        with torch.no_grad():
+            logits = self.decision_logits(images).float()
+        return logits, self.found_classes(logits)
+
     def _build_metrics(self) -> None:
         """Accuracy: of the top class (single-label), or the share of images whose found classes
         are exactly their classes (multi-label); and the multi-label threshold's chooser."""
@@ -232,7 +259,7 @@ class ShapeClassifier(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
-        logits = self(images)
+        logits = self.decision_logits(images)
         loss = classification_loss(logits, labels)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         if self.val_threshold is not None:
@@ -278,7 +305,7 @@ class ShapeClassifier(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
-        logits = self(images)
+        logits = self.decision_logits(images)
         if self.hparams.multi_label:
             self.test_acc.update((self.found_classes(logits) == labels.bool()).all(1).float())
         else:
@@ -289,7 +316,7 @@ class ShapeClassifier(L.LightningModule):
         """Class probabilities of a predict batch (see `ImageFolder`): softmax, or per class
         sigmoid for a multi-label classifier; the prediction writer turns them, Grad-CAM and
         the segmenter into masks."""
-        logits = self(batch["image"])
+        logits = self.decision_logits(batch["image"])
         return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type

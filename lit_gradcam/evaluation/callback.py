@@ -183,8 +183,8 @@ class SegmentationEvaluation(L.Callback):
     def _evaluate_batch(self, pl_module: L.LightningModule, batch: Any) -> None:
         images, labels, gt_masks = batch
         if self.class_maps is not None:
-            found = pl_module.found_classes
-            output = self.pipeline.run_class_maps(pl_module.model, images, found, gt_masks)
+            classify = pl_module.classify
+            output = self.pipeline.run_class_maps(pl_module.model, images, classify, gt_masks)
             self.class_maps.update(output, labels, gt_masks)
             self._keep_for_figures(output)
             return

@@ -160,13 +160,14 @@ def run_class_maps(
     default_cam: CamSpec,
     model: nn.Module,
     images: Tensor,
-    find_classes: Callable[[Tensor], Tensor],
+    classify: Callable[[Tensor], tuple[Tensor, Tensor]],
     gt_maps: Tensor | None = None,
     originals: Tensor | None = None,
 ) -> ClassMapOutput:
     """Every (segmenter, strategy) on a batch, one class map per image.
 
-    images: ImageNet-normalised (B, 3, H, W); find_classes: logits (B, C) -> found (B, C) bool;
+    images: ImageNet-normalised (B, 3, H, W); classify: images -> the classifier's logits
+    (B, C) and the classes (B, C) bool it finds (`ShapeClassifier.classify`);
     gt_maps: class maps (B, H, W) (255 ignored) that reach oracle strategies only; originals:
     the images as uint8 at another size (predict's), where heatmaps, prompts and maps live.
 
@@ -174,9 +175,7 @@ def run_class_maps(
     ground-truth masks in place of CAMs: a ceiling of the segmenter given every object, which
     no classifier error lowers.
     """
-    with torch.no_grad():
-        logits = model(images).float()
-    found = find_classes(logits)
+    logits, found = classify(images)
     image, cls = found.nonzero().unbind(1)
     heatmaps: dict[CamSpec, Tensor] = {}
     size = tuple(images.shape[-2:] if originals is None else originals.shape[-2:])

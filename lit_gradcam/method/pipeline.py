@@ -229,14 +229,14 @@ class BatchPipeline:
         self,
         model: nn.Module,
         images: Tensor,
-        find_classes: Callable[[Tensor], Tensor],
+        classify: Callable[[Tensor], tuple[Tensor, Tensor]],
         gt_maps: Tensor | None = None,
         originals: Tensor | None = None,
     ) -> ClassMapOutput:
         """The method on images of several classes and objects: a class map per image from
         each (segmenter, object strategy); see `lit_gradcam.method.objects.run_class_maps`."""
         return run_class_maps(
-            self.segmenters, self.object_strategies, self.cam, model, images, find_classes,
+            self.segmenters, self.object_strategies, self.cam, model, images, classify,
             gt_maps, originals,
         )  # fmt: skip
 

@@ -178,8 +178,8 @@ class MaskWriter(BasePredictionWriter):
     ) -> None:
         """Class maps of images of one size: files staged, CSV rows kept."""
         images = batch["image"][indices]
-        find = pl_module.found_classes
-        output = self.pipeline.run_class_maps(pl_module.model, images, find, None, originals)
+        classify = pl_module.classify
+        output = self.pipeline.run_class_maps(pl_module.model, images, classify, None, originals)
         (result,) = output.results.values()
         multi_label = pl_module.hparams.multi_label
         probabilities = output.logits.sigmoid() if multi_label else output.logits.softmax(-1)

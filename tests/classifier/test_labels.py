@@ -124,6 +124,24 @@ def test_a_multi_label_folder_trains_a_sigmoid_head_and_its_checkpoint_keeps_the
         assert torch.equal(restored.found_classes(restored(images)), targets.bool())
 
 
+def test_a_multi_label_decision_reads_an_image_and_its_mirror_alike() -> None:
+    """Multi-label decisions average the mirror image's logits in, so mirroring an image changes
+    nothing the classifier decides; single-label decisions stay the network's own logits."""
+    torch.manual_seed(0)
+    images = torch.randn(3, 3, 32, 48)
+    multi = ShapeClassifier(augmentation=None, stages=2).eval()
+    multi._set_label_kind(["Hexagon", "Cross", "Arrow"], multi_label=True)
+    with torch.no_grad():
+        plain, mirrored = multi(images), multi(images.flip(-1))
+        logits, found = multi.classify(images)
+        torch.testing.assert_close(logits, multi.classify(images.flip(-1))[0])
+    assert not torch.allclose(plain, mirrored)  # the network alone is not mirror-symmetric
+    assert torch.equal(found, multi.found_classes(logits))
+    single = ShapeClassifier(augmentation=None, stages=2).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(single.classify(images)[0], single(images))
+
+
 def test_classes_that_disagree_with_the_folder_are_refused() -> None:
     folder = _Folder(("Hexagon", "Cross"), semantic=True, multi_label=False)
     assert folder_label_kind(folder, None) == (["Hexagon", "Cross"], False)
