@@ -1,0 +1,109 @@
+"""The class-map blocks: the multi-class recipes, their tests with GrabCut and sam_tiny, the
+class-map option sweep and the classifier's validation runs (run length, decision views)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from result_tables import fmt, load_recipe, load_result, row_table
+
+from lit_gradcam.evaluation.class_map_scoring import CLASS_MAP_COLUMNS
+
+#: The class-map recipes: (file stem, data). Each is the quick start's config (plus
+#: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects:
+#: its fit time and classifier scores come from its recipe file, its rows from
+#: `results/class_maps/<stem>_sam_tiny.json`, the checkpoint's test with GrabCut and sam_tiny
+#: side by side (configs/with_sam_tiny.yaml).
+CLASS_MAP_CELLS = (
+    ("own20000_multi_object", "own generator (`configs/multi_object.yaml`), 6 classes"),
+    ("foreign_scenes3500", "foreign generator, 7 other classes, course-size folder"),
+)
+#: The class-map oracle every no-click row is compared with.
+CLASS_MAP_ORACLE = "GroundTruthObjectPoints"
+
+
+def _sam_tiny_run(stem: str) -> dict:
+    """The class-map recipe's checkpoint tested with sam_tiny beside GrabCut."""
+    return load_result(f"class_maps/{stem}_sam_tiny.json")
+
+
+def class_map_recipes() -> str:
+    """Per class-map recipe and segmenter: fit time, the classifier's scores, the best no-click
+    strategy's mIoU against the ground-truth point oracle's."""
+    lines = [
+        "| data | first fit | test exact-match acc | macro F1 | segmenter | best no-click "
+        "| mIoU | object_hit_rate | stray_point_rate | GT-point oracle mIoU | no-click / oracle |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells = [(load_recipe(stem), label, _sam_tiny_run(stem)) for stem, label in CLASS_MAP_CELLS]
+    for cell, label, sam in cells:
+        every = sam["results"]["rows"]
+        for segmenter in dict.fromkeys(row["segmenter"] for row in every):
+            rows = [row for row in every if row["segmenter"] == segmenter]
+            best = max((r for r in rows if not r["uses_ground_truth"]), key=lambda r: r["miou"])
+            oracle = next(r for r in rows if r["strategy"] == CLASS_MAP_ORACLE)
+            lines.append(
+                f"| {label} | {cell['fit_seconds'] / 60:.1f} min | {fmt(cell['test_acc'])} "
+                f"| {fmt(cell['class_f1_macro'])} | {segmenter} | {best['strategy']} "
+                f"| {fmt(best['miou'])} | {fmt(best['object_hit_rate'])} "
+                f"| {fmt(best['stray_point_rate'])} | {fmt(oracle['miou'])} "
+                f"| {fmt(best['miou'] / oracle['miou'])} |"
+            )
+    commands = [f"`{cell['fit_command']}`" for cell, _, _ in cells]
+    sam_tests = [f"`{sam['command']}`" for _, _, sam in cells]
+    return (
+        "\n".join(lines)
+        + "\n\nFits (each then `test --ckpt_path last`): "
+        + "; ".join(commands)
+        + ". The sam_tiny rows: "
+        + "; ".join(sam_tests)
+        + "."
+    )
+
+
+def fresh_head_steps() -> str:
+    """Validation F1 of the quick start on a generated folder of other classes, by run length."""
+    record = load_result("fresh_head_steps_val.json")
+    lines = ["| run | val macro F1 | val exact-match acc |", "|---|---|---|"]
+    for run in record["runs"]:
+        lines.append(f"| {run['run']} | {fmt(run['val_f1'])} | {fmt(run['val_exact_match'])} |")
+    commands = "; ".join(f"`{run['command']}`" for run in record["runs"])
+    return "\n".join(lines) + f"\n\nRuns ({record['machine']}): {commands}."
+
+
+def decision_views() -> str:
+    """Validation F1 and exact match of one checkpoint's classifier per set of views it reads
+    (scales, mirroring), each at its own validation-chosen threshold; the chosen set in bold."""
+    record = load_result("decision_views_val.json")
+    lines = [
+        "| views the classifier reads | val macro F1 | val exact-match acc | threshold |",
+        "|---|---|---|---|",
+    ]
+    for row in record["rows"]:
+        views = f"**{row['views']}** (chosen)" if row["chosen"] else row["views"]
+        lines.append(
+            f"| {views} | {fmt(row['f1'])} | {fmt(row['exact_match'])} | {row['threshold']:.2f} |"
+        )
+    reproduce = f"Reproduce: `{record['command']}`"
+    if record["checkpoint_command"]:
+        reproduce += f" on the checkpoint of `{record['checkpoint_command']}`"
+    return "\n".join(lines) + "\n\n" + reproduce + "."
+
+
+def class_map_sweep() -> str:
+    """The class-map options compared on the generated multi-object validation split."""
+    record = load_result("sweep_objects_val.json")
+    table = row_table(record["results"]["rows"], list(CLASS_MAP_COLUMNS[:3]))  # no background
+    return table + f"\n\n`{record['command']}` ({record['images']} images)."
+
+
+def class_map_table(stem: str) -> Callable[[], str]:
+    """Every (segmenter, strategy) row of a class-map recipe's test with GrabCut and sam_tiny:
+    mIoU, object prompts, per-class IoU."""
+
+    def render() -> str:
+        cell = load_recipe(stem)
+        columns = [*CLASS_MAP_COLUMNS, *(f"iou_{name}" for name in cell["classes"])]
+        return row_table(_sam_tiny_run(stem)["results"]["rows"], columns)
+
+    return render
