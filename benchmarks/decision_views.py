@@ -4,25 +4,24 @@ class threshold chosen on that split as validation chooses it (`LabelThreshold`)
 
     python benchmarks/decision_views.py --ckpt CKPT --root FOLDER [--output FILE.json]
 
-The view set `ShapeClassifier.decision_logits` reads is marked; its row is computed by that
-method, the others here, from the same network.
+The view set `ShapeClassifier.decision_logits` reads (`MULTI_LABEL_VIEW_SCALES`, mirrored) is
+marked; every row is computed by the function that method calls, `view_mean_logits`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
 import torch
-from torch import Tensor
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.classifier.labels import LabelThreshold
-from lit_gradcam.classifier.model import MULTI_LABEL_VIEW_SCALES
+from lit_gradcam.classifier.model import MULTI_LABEL_VIEW_SCALES, view_mean_logits
 from lit_gradcam.data.datamodule import ShapesDataModule
 
 #: (scales, with mirror images) of every view set compared.
@@ -38,16 +37,6 @@ VIEW_SETS = [
 ]
 
 
-def view_logits(model: ShapeClassifier, images: Tensor, scales: tuple, mirror: bool) -> Tensor:
-    """Mean logits (B, C) of `images` at each scale, and of their mirror images if `mirror`."""
-    batch = torch.cat([images, images.flip(-1)]) if mirror else images
-    logits = [
-        model(batch if s == 1 else F.interpolate(batch, scale_factor=s, mode="bilinear"))
-        for s in scales
-    ]
-    return torch.stack([part for out in logits for part in out.split(len(images))]).mean(0)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", required=True, help="a multi-label classifier's checkpoint")
@@ -61,33 +50,28 @@ def main(argv: list[str] | None = None) -> dict:
     data = ShapesDataModule(root=args.root, generate=False)
     data.setup("fit")
     chosen = (tuple(MULTI_LABEL_VIEW_SCALES), True)
-    thresholds = {views: LabelThreshold() for views in [*VIEW_SETS, "decision_logits"]}
+    thresholds = {views: LabelThreshold() for views in VIEW_SETS}
     with torch.no_grad():
         for images, labels, _ in tqdm(data.val_dataloader(), desc="val batches"):
             for scales, mirror in VIEW_SETS:
-                logits = view_logits(model, images, scales, mirror)
+                logits = view_mean_logits(model, images, scales, mirror)
                 thresholds[(scales, mirror)].update(logits, labels)
-            thresholds["decision_logits"].update(model.decision_logits(images), labels)
     rows = []
     for views, metric in thresholds.items():
         result = {k: round(float(v), 4) for k, v in metric.compute().items()}
-        if views == "decision_logits":
-            same = result == rows[VIEW_SETS.index(chosen)]["result"]
-            print(f"decision_logits reads the marked view set: {same}")
-            continue
         scales, mirror = views
         name = " + ".join(f"x{s:g}" for s in scales) + (", mirrored too" if mirror else "")
-        rows.append({"views": name, "chosen": views == chosen, "result": result})
+        rows.append({"views": name, "chosen": views == chosen, **result})
         mark = "  <- decision_logits" if views == chosen else ""
         print(f"{name:32s} F1 {result['f1']:.4f}  exact {result['exact_match']:.3f}{mark}")
     record = {
-        "command": "python benchmarks/decision_views.py " + " ".join(argv or sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/decision_views.py", *(argv or sys.argv[1:])]),
         "what": "multi-label macro F1 and exact-match share on the VALIDATION split, the class "
         "threshold chosen on it for each view set",
         "checkpoint": args.ckpt,
         "checkpoint_command": args.checkpoint_command,
         "folder": args.root,
-        "rows": [{"views": r["views"], "chosen": r["chosen"], **r["result"]} for r in rows],
+        "rows": rows,
     }
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n")

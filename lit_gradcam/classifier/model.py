@@ -6,7 +6,7 @@ It learns from labels only: the masks in its batches are never read here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
@@ -50,6 +50,19 @@ MULTI_LABEL_VIEW_SCALES = (1.0, 1.25)
 #: Their modules train this classifier, so they sit above it and fill this in when imported
 #: (`lit_gradcam.classifier.shapes_weights` adds ``shapes``; the package imports it).
 PRETRAINED_LOADERS: dict[str, Callable[[nn.Module, str, bool, int], None]] = {}
+
+
+def view_mean_logits(
+    network: Callable[[Tensor], Tensor], images: Tensor, scales: Sequence[float], mirror: bool
+) -> Tensor:
+    """Mean logits (B, C) of `network` over `images` (B, 3, H, W) resized by each of `scales`
+    (bilinear), and over their mirror images too when `mirror`."""
+    batch = torch.cat([images, images.flip(-1)]) if mirror else images
+    views = [
+        network(batch if scale == 1 else F.interpolate(batch, scale_factor=scale, mode="bilinear"))
+        for scale in scales
+    ]
+    return torch.cat(views).view(-1, len(images), views[0].shape[-1]).mean(0)
 
 
 class ShapeClassifier(L.LightningModule):
@@ -150,18 +163,13 @@ class ShapeClassifier(L.LightningModule):
 
     def decision_logits(self, images: Tensor) -> Tensor:
         """The logits (B, C) every decision about `images` reads (validation, its threshold,
-        test, predict, class maps). Multi-label: the mean logits of the images and their mirror
-        images, each at the scales of `MULTI_LABEL_VIEW_SCALES`, since each class's presence is
-        a threshold on its own sigmoid, which more views steady. Single-label: the images' own
-        logits, as always."""
+        test, predict, class maps). Multi-label: `view_mean_logits` of the images and their
+        mirror images at `MULTI_LABEL_VIEW_SCALES`, since each class's presence is a threshold
+        on its own sigmoid, which more views steady. Single-label: the images' own logits, as
+        always."""
         if not self.hparams.multi_label:
             return self(images)
-        both = torch.cat([images, images.flip(-1)])
-        views = [
-            self(both if scale == 1 else F.interpolate(both, scale_factor=scale, mode="bilinear"))
-            for scale in MULTI_LABEL_VIEW_SCALES
-        ]
-        return torch.cat(views).view(-1, *images.shape[:1], views[0].shape[-1]).mean(0)
+        return view_mean_logits(self, images, MULTI_LABEL_VIEW_SCALES, mirror=True)
 
     def classify(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """`decision_logits` (B, C) as float32, and the classes (B, C) bool they find."""
