@@ -62,13 +62,25 @@ def class_map_recipes() -> str:
 
 
 def fresh_head_steps() -> str:
-    """Validation F1 of the quick start on a generated folder of other classes, by run length."""
+    """Validation F1 of the quick start on a generated folder of other classes, by run length and
+    learning rate; the quick start's run in bold."""
     record = load_result("fresh_head_steps_val.json")
-    lines = ["| run | val macro F1 | val exact-match acc |", "|---|---|---|"]
-    for run in record["runs"]:
-        lines.append(f"| {run['run']} | {fmt(run['val_f1'])} | {fmt(run['val_exact_match'])} |")
-    commands = "; ".join(f"`{run['command']}`" for run in record["runs"])
-    return "\n".join(lines) + f"\n\nRuns ({record['machine']}): {commands}."
+    lines = [
+        "| steps | peak lr | val macro F1 | val exact-match acc | threshold |",
+        "|---|---|---|---|---|",
+    ]
+    for row in record["rows"]:
+        steps = f"**{row['steps']}** (the quick start)" if row["chosen"] else str(row["steps"])
+        lines.append(
+            f"| {steps} | {row['lr']:g} | {fmt(row['f1'])} | {fmt(row['exact_match'])} "
+            f"| {row['threshold']:.2f} |"
+        )
+    commands = "; ".join(f"`{row['command']}`" for row in record["rows"])
+    return (
+        "\n".join(lines)
+        + f"\n\nReproduce: `{record['command']}` ({record['machine']}), which scores the "
+        + f"checkpoints of: {commands}."
+    )
 
 
 def decision_views() -> str:

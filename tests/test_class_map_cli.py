@@ -13,7 +13,9 @@ from helpers.datasets import CLASS_MAP_CLASSES as CLASSES
 from helpers.datasets import write_class_map_folder
 from PIL import Image
 
+from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.cli import cli_main
+from lit_gradcam.data.image_folder import ImageFolder
 from lit_gradcam.method.pipeline import default_object_strategies
 
 
@@ -81,6 +83,13 @@ def test_own_classes_fit_test_and_predict_from_the_same_commands(tmp_path: Path)
         for name, area in areas.items():
             assert int(area) == int((np.array(mask) == CLASSES.index(name) + 1).sum())
         assert Image.open(out / row["overlay"]).size[0] == 48
+    classifier = ShapeClassifier.load_from_checkpoint(
+        tmp_path / "ckpt" / "last.ckpt", map_location="cpu"
+    ).eval()
+    images = ImageFolder(predict_dir, tuple(classifier.input_size.tolist()))
+    _, found = classifier.classify(torch.stack([images[i]["image"] for i in range(len(images))]))
+    for row, classes in zip(rows, found, strict=True):  # the classifier's own decision
+        assert row["classes"].split("; ") == [CLASSES[c] for c in classes.nonzero()[:, 0]]
 
 
 def test_a_generated_multi_object_folder_fits_and_its_classes_reach_the_checkpoint(

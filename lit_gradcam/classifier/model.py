@@ -27,7 +27,11 @@ from lit_gradcam.classifier.labels import (
     reset_head,
 )
 from lit_gradcam.classifier.optimization import adamw, with_one_cycle
-from lit_gradcam.classifier.schedule import check_fresh_head_steps, lengthen_fresh_head_run
+from lit_gradcam.classifier.schedule import (
+    check_fresh_head,
+    fresh_head_lr,
+    lengthen_fresh_head_run,
+)
 from lit_gradcam.data import CLASSES
 from lit_gradcam.errors import ConfigError, require_at_least, require_steps
 
@@ -100,6 +104,7 @@ class ShapeClassifier(L.LightningModule):
             trains in mixed precision, where it is the faster layout on CPU and CUDA alike.
         fresh_head_steps: how many times the trainer's `max_steps` `fit` trains when the
             pretrained `weights` have no head for the folder's classes (`schedule`).
+        fresh_head_lr: how many times `lr` such a fit trains at.
 
     The checkpoint also remembers the training images' size (`input_size`), at which `predict`
     classifies.
@@ -121,12 +126,13 @@ class ShapeClassifier(L.LightningModule):
         augmentation_ramp: tuple[float, float] = (0.0, 0.0),
         channels_last: bool | None = None,
         fresh_head_steps: float = 1.0,
+        fresh_head_lr: float = 1.0,
     ) -> None:
         super().__init__()
         if classes is not None and len(classes) < 2:
             raise ConfigError(f"model.classes must name at least two classes, got {classes}")
         require_at_least("model", 0, weight_decay=weight_decay)
-        check_fresh_head_steps(fresh_head_steps)
+        check_fresh_head(fresh_head_steps, fresh_head_lr)
         if lr <= 0 or not 0 <= label_smoothing < 1:
             raise ConfigError(
                 "model.lr must be > 0 and model.label_smoothing in [0, 1), got "
@@ -144,6 +150,7 @@ class ShapeClassifier(L.LightningModule):
         weight_enum(arch, weights)  # a bad name fails now, not when fit starts
         self.model = self._build_backbone()
         self._pretrained_loaded = False
+        self._fresh_head_fit = False
         self._channels_last = False
         self._build_metrics()
         # (height, width) of the training images; (0, 0) until the first training step
@@ -193,7 +200,7 @@ class ShapeClassifier(L.LightningModule):
         """Take the training folder's classes, then load the pretrained `weights` when fitting
         starts, before Lightning restores any checkpoint being resumed (other stages load a
         trained checkpoint, so they never fetch weights they would overwrite); a fit whose head
-        starts afresh trains `fresh_head_steps` times longer."""
+        starts afresh trains `fresh_head_steps` times longer, at `fresh_head_lr` times `lr`."""
         data = getattr(self._trainer, "datamodule", None) if stage == "fit" else None
         if getattr(data, "classes", None) is not None:
             self._set_label_kind(*folder_label_kind(data, self.hparams.classes))
@@ -209,7 +216,8 @@ class ShapeClassifier(L.LightningModule):
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
         fresh = self.hparams.weights not in PRETRAINED_LOADERS or self.class_names != CLASSES
-        if stage == "fit" and self.hparams.weights is not None and fresh and self._trainer:
+        self._fresh_head_fit = stage == "fit" and self.hparams.weights is not None and fresh
+        if self._fresh_head_fit and self._trainer:
             lengthen_fresh_head_run(self._trainer, self.hparams.fresh_head_steps)
         channels_last = self.hparams.channels_last
         if channels_last is None:
@@ -321,15 +329,18 @@ class ShapeClassifier(L.LightningModule):
         self.log("test/acc", self.test_acc)
 
     def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
-        """Class probabilities of a predict batch (see `ImageFolder`): softmax, or per class
-        sigmoid for a multi-label classifier; the prediction writer turns them, Grad-CAM and
-        the segmenter into masks."""
-        logits = self.decision_logits(batch["image"])
-        return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
+        """`decision_logits` (B, C) of a predict batch (see `ImageFolder`), as float32: the
+        prediction writer reads a class-map classifier's found classes from them (computed once
+        per image), and turns them, Grad-CAM and the segmenter into masks."""
+        with torch.no_grad():
+            return self.decision_logits(batch["image"]).float()
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
-        optimizer = adamw(self, self.hparams.lr, self.hparams.weight_decay)
+        lr = self.hparams.lr
+        if self._fresh_head_fit:
+            lr = fresh_head_lr(lr, self.hparams.fresh_head_lr)
+        optimizer = adamw(self, lr, self.hparams.weight_decay)
         if not self.hparams.one_cycle:
             return optimizer
         steps = require_steps(self.trainer.estimated_stepping_batches)
-        return with_one_cycle(optimizer, self.hparams.lr, steps)
+        return with_one_cycle(optimizer, lr, steps)

@@ -1,11 +1,12 @@
-"""A longer fit when the classifier's head starts afresh.
+"""A longer fit, at a higher learning rate, when the classifier's head starts afresh.
 
 Pretrained `weights` whose classes are not the folder's keep their trunk and lose their head
 (`labels.reset_head`): the run has a new head to learn and trunk features to bend towards
 shapes the weights never told apart, which takes more steps than fine-tuning the classes the
 weights already know. `fresh_head_steps` says how many times the trainer's `max_steps` such a
-run gets, so one config serves both: the course's folder keeps its length, a folder of other
-classes trains longer.
+run gets, and `fresh_head_lr` how many times `lr` its one-cycle schedule peaks at (the trunk has
+more to learn than a fine-tune), so one config serves both: the course's folder keeps its
+length and learning rate, a folder of other classes trains longer and harder.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from lightning.pytorch.utilities import rank_zero_info
 from lit_gradcam.errors import ConfigError
 
 
-def check_fresh_head_steps(factor: float) -> None:
-    """ConfigError unless `factor` is at least 1 (a fresh head never trains less)."""
-    if not factor >= 1:
-        raise ConfigError(f"model.fresh_head_steps must be >= 1, got {factor}")
+def check_fresh_head(steps: float, lr: float) -> None:
+    """ConfigError unless the `steps` factor is at least 1 (a fresh head never trains less) and
+    the `lr` factor is positive."""
+    if not steps >= 1:
+        raise ConfigError(f"model.fresh_head_steps must be >= 1, got {steps}")
+    if not lr > 0:
+        raise ConfigError(f"model.fresh_head_lr must be > 0, got {lr}")
 
 
 def lengthen_fresh_head_run(trainer: L.Trainer, factor: float) -> None:
@@ -39,3 +43,13 @@ def lengthen_fresh_head_run(trainer: L.Trainer, factor: float) -> None:
         f"weights'): training {loop.max_steps} steps, model.fresh_head_steps ({factor:g}) x "
         f"trainer.max_steps ({loop._fresh_head_from})"
     )
+
+
+def fresh_head_lr(lr: float, factor: float) -> float:
+    """The learning rate of a fit whose head starts afresh: `factor` x `lr`, and say so."""
+    if factor != 1:
+        rank_zero_info(
+            f"The classifier's head starts afresh: learning rate {lr * factor:g}, "
+            f"model.fresh_head_lr ({factor:g}) x model.lr ({lr:g})"
+        )
+    return lr * factor

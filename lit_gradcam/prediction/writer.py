@@ -155,7 +155,10 @@ class MaskWriter(BasePredictionWriter):
             originals = torch.stack([batch["original"][i] for i in indices]).to(pl_module.device)
             no_shape = _no_shape(trainer, batch["image"][indices].to(pl_module.device))
             if self.class_maps:
-                self._write_class_maps(pl_module, batch, indices, originals, no_shape, notes)
+                logits = prediction[indices].to(pl_module.device)
+                self._write_class_maps(
+                    pl_module, batch, indices, originals, logits, no_shape, notes
+                )
                 continue
             output = self.pipeline.run(pl_module.model, batch["image"][indices], None, originals)
             (result,) = output.results.values()
@@ -173,12 +176,17 @@ class MaskWriter(BasePredictionWriter):
         batch: dict[str, Any],
         indices: list[int],
         originals: Tensor,
+        logits: Tensor,
         no_shape: list[str],
         notes: list[str],
     ) -> None:
-        """Class maps of images of one size: files staged, CSV rows kept."""
+        """Class maps of images of one size, whose `predict_step` logits are `logits`: files
+        staged, CSV rows kept."""
         images = batch["image"][indices]
-        classify = pl_module.classify
+
+        def classify(_: Tensor) -> tuple[Tensor, Tensor]:
+            return logits, pl_module.found_classes(logits)
+
         output = self.pipeline.run_class_maps(pl_module.model, images, classify, None, originals)
         (result,) = output.results.values()
         multi_label = pl_module.hparams.multi_label

@@ -1,5 +1,6 @@
-"""`fresh_head_steps`: a fit whose pretrained weights have no head for the folder's classes
-trains longer; one that fine-tunes the weights' own classes, or starts from scratch, does not."""
+"""`fresh_head_steps` and `fresh_head_lr`: a fit whose pretrained weights have no head for the
+folder's classes trains longer at a higher learning rate; one that fine-tunes the weights' own
+classes, or starts from scratch, does not."""
 
 import lightning as L
 import pytest
@@ -28,24 +29,34 @@ def _fit(classifier: ShapeClassifier, max_steps: int) -> L.Trainer:
 
 
 @pytest.mark.parametrize(
-    ("weights", "classes", "expected_steps"),
+    ("weights", "classes", "expected_steps", "expected_lr"),
     [
-        ("kept", None, 3),  # the weights' own five classes: the config's length
-        ("kept", ["a", "b", "c", "d", "e"], 6),  # other classes: a fresh head, twice as long
-        (None, ["a", "b", "c", "d", "e"], 3),  # from scratch: nothing pretrained to lengthen
+        ("kept", None, 3, 1e-3),  # the weights' own five classes: the config's length and lr
+        ("kept", ["a", "b", "c", "d", "e"], 6, 3e-3),  # other classes: a fresh head
+        (None, ["a", "b", "c", "d", "e"], 3, 1e-3),  # from scratch: nothing pretrained
     ],
 )
-def test_a_fresh_head_trains_fresh_head_steps_times_longer(
-    monkeypatch, weights: str | None, classes: list[str] | None, expected_steps: int
+def test_a_fresh_head_trains_longer_at_a_higher_learning_rate(
+    monkeypatch,
+    weights: str | None,
+    classes: list[str] | None,
+    expected_steps: int,
+    expected_lr: float,
 ) -> None:
     monkeypatch.setitem(PRETRAINED_LOADERS, "kept", lambda model, *args: None)
     monkeypatch.setattr("lit_gradcam.classifier.model.weight_enum", lambda *args: None)
     classifier = ShapeClassifier(
-        weights=weights, classes=classes, fresh_head_steps=2.0, augmentation=None
+        weights=weights,
+        classes=classes,
+        lr=1e-3,
+        fresh_head_steps=2.0,
+        fresh_head_lr=3.0,
+        augmentation=None,
     )
     trainer = _fit(classifier, max_steps=3)
     assert trainer.global_step == expected_steps
     assert trainer.lr_scheduler_configs[0].scheduler.total_steps == expected_steps
+    assert trainer.optimizers[0].param_groups[0]["max_lr"] == pytest.approx(expected_lr)
     classifier.setup("fit")  # set up again on the same trainer: lengthened once only
     assert trainer.max_steps == expected_steps
 
@@ -53,3 +64,8 @@ def test_a_fresh_head_trains_fresh_head_steps_times_longer(
 def test_fresh_head_steps_below_one_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"model.fresh_head_steps must be >= 1, got 0.5"):
         ShapeClassifier(fresh_head_steps=0.5)
+
+
+def test_a_fresh_head_lr_not_above_zero_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"model.fresh_head_lr must be > 0, got 0"):
+        ShapeClassifier(fresh_head_lr=0)
