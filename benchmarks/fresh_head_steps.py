@@ -103,9 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
         stored = torch.load(checkpoint, map_location="cpu", weights_only=False)
         hparams = stored["hyper_parameters"]
         steps = int(stored["global_step"])
-        lr = round(
-            float(hparams["lr"]) * hparams.get("fresh_head_lr", 1.0), 8
-        )  # every run's head is new
+        # every run's head is new, so it peaked at fresh_head_lr x lr
+        lr = round(float(hparams["lr"]) * hparams.get("fresh_head_lr", 1.0), 8)
         result = validation_decisions(checkpoint, data.val_dataloader())
         rows.append(
             {"run": name, "steps": steps, "lr": lr, "chosen": (steps, lr) == chosen, **result,

@@ -150,7 +150,6 @@ class ShapeClassifier(L.LightningModule):
         weight_enum(arch, weights)  # a bad name fails now, not when fit starts
         self.model = self._build_backbone()
         self._pretrained_loaded = False
-        self._fresh_head_fit = False
         self._channels_last = False
         self._build_metrics()
         # (height, width) of the training images; (0, 0) until the first training step
@@ -215,15 +214,21 @@ class ShapeClassifier(L.LightningModule):
                 reset_head(pretrained)
             self.model.load_state_dict(pretrained.state_dict())
             self._pretrained_loaded = True  # a second `fit` goes on from where the first ended
-        fresh = self.hparams.weights not in PRETRAINED_LOADERS or self.class_names != CLASSES
-        self._fresh_head_fit = stage == "fit" and self.hparams.weights is not None and fresh
-        if self._fresh_head_fit and self._trainer:
+        if stage == "fit" and self._fresh_head and self._trainer:
             lengthen_fresh_head_run(self._trainer, self.hparams.fresh_head_steps)
         channels_last = self.hparams.channels_last
         if channels_last is None:
             channels_last = "mixed" in str(self.trainer.precision) if self._trainer else False
         self._channels_last = channels_last
         self._apply_memory_format()
+
+    @property
+    def _fresh_head(self) -> bool:
+        """Whether training starts from pretrained `weights` that have no head for these
+        classes (torchvision's never do; `weights: shapes` has the five shapes')."""
+        weights = self.hparams.weights
+        fresh = weights not in PRETRAINED_LOADERS or self.class_names != CLASSES
+        return weights is not None and fresh
 
     def _set_label_kind(self, classes: list[str] | None, multi_label: bool) -> None:
         """Set `classes` and `multi_label`, rebuilding the network and metrics if they change."""
@@ -337,7 +342,7 @@ class ShapeClassifier(L.LightningModule):
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's own union type
         lr = self.hparams.lr
-        if self._fresh_head_fit:
+        if self._fresh_head:
             lr = fresh_head_lr(lr, self.hparams.fresh_head_lr)
         optimizer = adamw(self, lr, self.hparams.weight_decay)
         if not self.hparams.one_cycle:
