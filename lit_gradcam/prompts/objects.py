@@ -90,7 +90,7 @@ class PerObject(PromptStrategy):
         self,
         strategy: PromptStrategy | None = None,
         threshold: float = 0.5,
-        min_peak: float = 0.6,
+        min_peak: float = 0.5,
         max_objects: int = 3,
         connectivity: int = 8,
         name: str | None = None,
