@@ -49,11 +49,13 @@ class ShapesDataModule(LightningDataModule):
         predict_dir: a folder of images of any size for `python main.py predict`.
         image_size: (height, width) at which predict classifies them; None: the size the
             checkpoint was trained at (the generator's for a checkpoint that does not say).
-        shapes, objects, object_size, max_overlap: what the generator draws. `shapes`: shapes
-            of its bank, the folder's classes in label-index order (None: the course's five);
-            `objects`: (min, max) per image; `shapes` given or more than one object: scenes with
-            classes.txt and index masks. `object_size`: (min, max) px across; `max_overlap`:
-            the largest share of an object's area later objects may cover (0: never touch).
+        shapes, objects, object_size, max_overlap, rotation: what the generator draws.
+            `shapes`: shapes of its bank, the folder's classes in label-index order (None: the
+            course's five); `objects`: (min, max) per image; `shapes` given or more than one
+            object: scenes with classes.txt and index masks. `object_size`: (min, max) px
+            across; `max_overlap`: the largest share of an object's area later objects may
+            cover (0: never touch); `rotation`: the largest angle in degrees each object is
+            turned by (0: upright).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class ShapesDataModule(LightningDataModule):
         objects: tuple[int, int] = DEFAULT_OBJECTS,
         object_size: tuple[float, float] = SIZE_RANGE,
         max_overlap: float = DEFAULT_MAX_OVERLAP,
+        rotation: float = 0.0,
     ) -> None:
         super().__init__()
         require_at_least("data", 1, batch_size=batch_size, eval_batch_size=eval_batch_size)
@@ -87,8 +90,9 @@ class ShapesDataModule(LightningDataModule):
                 f"the checkpoint's training size; got {image_size}"
             )
         scene_spec(
-            shapes, objects, object_size, max_overlap,
-            ("data.shapes", "data.objects", "data.object_size", "data.max_overlap"),
+            shapes, objects, object_size, max_overlap, rotation,
+            ("data.shapes", "data.objects", "data.object_size", "data.max_overlap",
+             "data.rotation"),
         )  # fmt: skip
         self.save_hyperparameters()
         self.root = Path(root)
@@ -121,6 +125,7 @@ class ShapesDataModule(LightningDataModule):
             generate_dataset(
                 self.root, sizes, hp.seed, hp.background, classes=hp.shapes,
                 objects=hp.objects, size_range=hp.object_size, max_overlap=hp.max_overlap,
+                rotation=hp.rotation,
             )  # fmt: skip
         except DatasetExistsError as error:  # a generated set of other sizes, seed or background
             raise DatasetError(

@@ -71,13 +71,15 @@ def draw_sample(
     split: str,
     index: int,
     size_range: tuple[float, float] = SIZE_RANGE,
+    rotation: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Image (H, W, 3) uint8, mask (H, W) bool and class name of image `index` of `split`,
-    its shape `size_range` px across (the dataset's own range by default)."""
+    its shape `size_range` px across (the dataset's own range by default), turned by at most
+    `rotation` degrees."""
     label = class_of(seed, split, index)
     rng = np.random.default_rng([seed, split_key(split), 0, index])
     image = background.sample(rng)
-    mask = random_shape(label, size_range, rng)
+    mask = random_shape(label, size_range, rng, rotation)
     return paint(image, mask, rng), mask, label
 
 
@@ -131,6 +133,7 @@ def generate_dataset(
     objects: tuple[int, int] = DEFAULT_OBJECTS,
     size_range: tuple[float, float] = SIZE_RANGE,
     max_overlap: float = DEFAULT_MAX_OVERLAP,
+    rotation: float = 0.0,
 ) -> Path:
     """Generate the shapes dataset at `root` (atomically) and return its path.
 
@@ -139,7 +142,8 @@ def generate_dataset(
     `classes` (shapes of the bank, in label-index order) or `objects` (min, max) above one make
     a dataset of scenes with classes.txt and index masks; None and (1, 1), the course's layout.
     `size_range` is each object's size in px, `max_overlap` the largest share of an object's
-    area later objects may cover (0: objects never touch).
+    area later objects may cover (0: objects never touch), `rotation` the largest angle in
+    degrees each object is turned by (0: upright).
     """
     root = Path(root)
     split_sizes = dict(DEFAULT_SPLIT_SIZES if split_sizes is None else split_sizes)
@@ -147,7 +151,7 @@ def generate_dataset(
         raise ConfigError(f"seed and split sizes must be >= 0, got {seed} and {split_sizes}")
     if background not in BACKGROUNDS:
         raise ConfigError(f"unknown background {background!r}; choose one of {BACKGROUNDS}")
-    spec = scene_spec(classes, objects, size_range, max_overlap)
+    spec = scene_spec(classes, objects, size_range, max_overlap, rotation)
     recipe = _recipe(split_sizes, seed, background, spec)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root} is a file; expected a folder to generate the dataset in")
@@ -201,7 +205,9 @@ def _fill(
                 if spec.semantic:
                     write_scene(tmp, split, stem, *draw_scene(source, seed, split, index, spec))
                 else:
-                    image, mask, label = draw_sample(source, seed, split, index, spec.size_range)
+                    image, mask, label = draw_sample(
+                        source, seed, split, index, spec.size_range, spec.rotation
+                    )
                     write_sample(tmp, split, stem, image, mask, label)
                 bar.update()
 
@@ -241,6 +247,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
         type=float,
         default=DEFAULT_MAX_OVERLAP,
         help="largest share of an object's area later objects may cover (0: never touching)",
+    )
+    parser.add_argument(
+        "--rotation",
+        type=float,
+        default=0.0,
+        help="largest angle in degrees each object is turned by, at random (0: upright)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)

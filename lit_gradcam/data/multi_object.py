@@ -37,7 +37,9 @@ PLACEMENT_TRIES = 30
 #: The smallest object size accepted, in px: below it thin shapes fall apart into pixels.
 MIN_OBJECT_SIZE = 8.0
 #: The arguments `scene_spec` checks, as a message names them.
-SCENE_ARGS = ("classes", "objects", "size_range", "max_overlap")
+SCENE_ARGS = ("classes", "objects", "size_range", "max_overlap", "rotation")
+#: A square turned by 45 degrees is a diamond: with both classes, objects turn at most this far.
+SQUARE_DIAMOND_ROTATION = 15.0
 _NEIGHBOURS = np.ones((3, 3), dtype=np.uint8)
 
 
@@ -56,12 +58,14 @@ def balanced_index(seed: int, split: str, index: int, count: int) -> int:
 @dataclass(frozen=True)
 class SceneSpec:
     """What each image holds: `classes` (None: the course's five, one per image, binary masks),
-    `objects` (min, max) per image, their `size_range` in px and `max_overlap`."""
+    `objects` (min, max) per image, their `size_range` in px, `max_overlap` and `rotation`
+    (each object turned by a random angle of at most this many degrees)."""
 
     classes: tuple[str, ...] | None = None
     objects: tuple[int, int] = DEFAULT_OBJECTS
     size_range: tuple[float, float] = SIZE_RANGE
     max_overlap: float = DEFAULT_MAX_OVERLAP
+    rotation: float = 0.0
 
     @property
     def semantic(self) -> bool:
@@ -102,11 +106,12 @@ def scene_spec(
     objects: Sequence[int],
     size_range: Sequence[float],
     max_overlap: float,
+    rotation: float = 0.0,
     names: Sequence[str] = SCENE_ARGS,
 ) -> SceneSpec:
     """The checked SceneSpec; ConfigError naming the argument (as `names` call them) and what it
     accepts, the bank's shapes for an unknown one."""
-    classes_name, objects_name, size_name, overlap_name = names
+    classes_name, objects_name, size_name, overlap_name, rotation_name = names
     bank = ", ".join(BANK)
     if classes is not None:
         if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
@@ -136,7 +141,20 @@ def scene_spec(
             f"{overlap_name} must be >= 0 and < 1 (the share of an object's area later objects "
             f"may cover; each object keeps a visible part), got {max_overlap!r}"
         )
-    return SceneSpec(classes, (low, high), sizes, float(max_overlap))
+    names_drawn = CLASSES if classes is None else classes
+    turns_square = {"square", "diamond"} <= set(names_drawn)
+    largest = SQUARE_DIAMOND_ROTATION if turns_square else 180.0
+    if (
+        isinstance(rotation, bool)
+        or not isinstance(rotation, int | float)
+        or not (0 <= rotation <= largest)
+    ):
+        why = " (a square turned by 45 is a diamond, and both are classes)" if turns_square else ""
+        raise ConfigError(
+            f"{rotation_name} must be a number of degrees from 0 to {largest:g}{why}, "
+            f"got {rotation!r}"
+        )
+    return SceneSpec(classes, (low, high), sizes, float(max_overlap), float(rotation))
 
 
 def _one_piece(mask: np.ndarray) -> bool:
@@ -173,7 +191,7 @@ def draw_scene(
     for number in range(rng.integers(spec.objects[0], spec.objects[1] + 1)):
         kind = first if number == 0 else int(rng.integers(len(spec.names)))
         for attempt in range(PLACEMENT_TRIES):
-            mask = random_shape(spec.names[kind], spec.size_range, rng)
+            mask = random_shape(spec.names[kind], spec.size_range, rng, spec.rotation)
             # the first object stays even if no place suits it: every image holds one
             if _fits(mask, owner, areas, spec.max_overlap) or (
                 number == 0 and attempt == PLACEMENT_TRIES - 1

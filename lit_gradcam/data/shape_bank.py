@@ -2,14 +2,16 @@
 
 Every shape is hard-edged (a pixel belongs to it when its centre does) and upright, `size` px
 across at its widest, drawn by a function of (cx, cy, size, rng) that returns an (H, W) bool mask,
-clipped at the border. The course's five `CLASSES` come first, drawn as they always were; the
-rest widen the choice for multi-object scenes.
+clipped at the border; `random_shape` can also turn it by a random angle. The course's five
+`CLASSES` come first, drawn as they always were; the rest widen the choice for multi-object
+scenes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from lit_gradcam.data.backgrounds import HEIGHT, WIDTH
@@ -179,14 +181,35 @@ def shape_mask(
 
 
 def random_shape(
-    name: str, size_range: tuple[float, float], rng: np.random.Generator
+    name: str,
+    size_range: tuple[float, float],
+    rng: np.random.Generator,
+    rotation: float = 0.0,
 ) -> np.ndarray:
     """Mask of shape `name`, of a random size in `size_range`, at a random centre that lets the
-    border cut it by at most 0.5 - BORDER_MARGIN of its extent on each side."""
+    border cut it by at most 0.5 - BORDER_MARGIN of its extent on each side, turned by an angle
+    drawn from [-rotation, rotation] degrees (no draw at 0, so upright scenes keep their pixels)."""
     size = rng.uniform(*size_range)
     margin = BORDER_MARGIN * size
     cx, cy = rng.uniform(margin, WIDTH - margin), rng.uniform(margin, HEIGHT - margin)
-    return shape_mask(name, cx, cy, size, rng)
+    if rotation == 0:
+        return shape_mask(name, cx, cy, size, rng)
+    return turned_shape(name, cx, cy, size, rng.uniform(-rotation, rotation), rng)
+
+
+def turned_shape(
+    name: str, cx: float, cy: float, size: float, degrees: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Mask of shape `name` turned anticlockwise by `degrees` about its centre (cx, cy): drawn
+    upright near the frame's middle at the centre's sub-pixel phase (there any size up to the
+    frame's height fits whole), then moved in one bilinear warp and cut at half coverage, so a
+    turn by 0 draws exactly what `shape_mask` does."""
+    middle = (WIDTH // 2 + cx % 1, HEIGHT // 2 + cy % 1)
+    upright = shape_mask(name, *middle, size, rng).astype(np.float32)
+    # pixel centres sit at +0.5 here and at integers in OpenCV's coordinates
+    matrix = cv2.getRotationMatrix2D((middle[0] - 0.5, middle[1] - 0.5), degrees, 1.0)
+    matrix[:, 2] += (cx - middle[0], cy - middle[1])
+    return cv2.warpAffine(upright, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR) >= 0.5
 
 
 def paint(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -17,7 +17,7 @@ from lit_gradcam.data import generate as gen
 from lit_gradcam.data.backgrounds import HEIGHT, WIDTH
 from lit_gradcam.data.generate import MARKER, DatasetExistsError, generate_dataset
 from lit_gradcam.data.multi_object import _fits, draw_scene, scene_spec
-from lit_gradcam.data.shape_bank import BANK, paint, shape_mask
+from lit_gradcam.data.shape_bank import BANK, paint, random_shape, shape_mask, turned_shape
 from lit_gradcam.errors import ConfigError
 
 SIZES = {"train": 6, "val": 6}
@@ -65,6 +65,39 @@ def test_every_bank_shape_is_one_piece_of_its_size(name: str):
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
         assert max(height, width) <= size + 1 and max(height, width) >= 0.85 * size - 1, size
+
+
+@pytest.mark.parametrize("name", ["arrow", "heart", "trapezoid", "star"])
+@pytest.mark.parametrize("quarter", [0, 1, 2, 3])
+def test_a_turn_by_quarters_equals_the_raster_rotated(name: str, quarter: int):
+    # about a pixel centre, a turn by 90 degrees moves pixel centres onto pixel centres
+    window = np.s_[12:37, 18:43]
+    upright = shape_mask(name, 30.5, 24.5, 18, np.random.default_rng(1))[window]
+    turned = turned_shape(name, 30.5, 24.5, 18, 90.0 * quarter, np.random.default_rng(1))
+    assert turned.sum() == upright.sum() and (turned[window] == np.rot90(upright, quarter)).all()
+
+
+def test_a_turned_shape_keeps_its_area_and_centre_and_zero_draws_no_angle():
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        cx, cy, size, degrees = (
+            rng.uniform(15, 49),
+            rng.uniform(15, 33),
+            rng.uniform(12, 18),
+            rng.uniform(-180, 180),
+        )
+        upright = shape_mask("hexagon", cx, cy, size, rng)
+        turned = turned_shape("hexagon", cx, cy, size, degrees, rng)
+        assert abs(int(turned.sum()) - int(upright.sum())) <= 0.12 * upright.sum()
+        assert np.abs(np.argwhere(turned).mean(0) - (cy - 0.5, cx - 0.5)).max() < 0.6
+    # a square turned by 45 degrees covers what a diamond of its diagonal does
+    square = turned_shape("square", 30.2, 22.7, 15, 45.0, rng)
+    diamond = shape_mask("diamond", 30.2, 22.7, 15 * np.sqrt(2), rng)
+    assert (square ^ diamond).sum() <= 0.06 * diamond.sum()
+    # upright scenes draw no angle: the stream, and so every pixel, stays as it was
+    one, other = np.random.default_rng(9), np.random.default_rng(9)
+    assert (random_shape("star", (12, 18), one) == random_shape("star", (12, 18), other, 0.0)).all()
+    assert one.random() == other.random()
 
 
 def test_bank_shapes_differ_from_each_other():
@@ -175,6 +208,10 @@ def test_the_recipe_reuses_same_settings_and_refuses_others(apart: Path, monkeyp
         ({"objects": (3, 2)}, r"objects must be \(min, max\) with min <= max"),
         ({"size_range": (4, 10)}, "size_range must lie from 8 to 48"),
         ({"max_overlap": 1.0}, "max_overlap must be >= 0 and < 1"),
+        ({"classes": NAMES, "rotation": 181}, "rotation must be a number of degrees from 0 to 180"),
+        ({"classes": NAMES, "rotation": -5}, "rotation must be a number of degrees from 0 to 180"),
+        ({"rotation": 30}, "from 0 to 15 .a square turned by 45 is a diamond, and both are"),
+        ({"classes": ["square", "diamond"], "rotation": 16}, "rotation must be .* to 15"),
     ],
 )  # fmt: skip
 def test_bad_settings_are_named_and_nothing_is_written(tmp_path: Path, scene: dict, message):
@@ -197,10 +234,13 @@ def test_classes_with_one_object_each_are_balanced(tmp_path: Path):
 def test_cli_flags_reach_the_generator(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     args = ["--root", str(tmp_path / "cli"), "--train", "4", "--val", "0", "--test", "0"]
     scene = ["--classes", "hexagon,cross,star", "--objects", "1", "3", "--max-overlap", "0.2"]
-    root = gen.main([*args, *scene, "--size-range", "10", "16", "--no-progress"])
+    root = gen.main(
+        [*args, *scene, "--size-range", "10", "16", "--rotation", "90", "--no-progress"]
+    )
     recipe = json.loads((root / MARKER).read_text())
     assert recipe["classes"] == ["hexagon", "cross", "star"] and recipe["objects"] == [1, 3]
     assert recipe["size_range"] == [10.0, 16.0] and recipe["max_overlap"] == 0.2
+    assert recipe["rotation"] == 90.0
     assert (root / "classes.txt").read_text() == "hexagon\ncross\nstar\n"
     with pytest.raises(SystemExit) as exit_info:
         gen.main(["--root", str(tmp_path / "bad"), "--classes", "hexagon,blob", "--no-progress"])
@@ -213,12 +253,13 @@ def test_the_datamodule_passes_its_scene_arguments_to_the_generator(tmp_path: Pa
     root = tmp_path / "scenes"
     dm = ShapesDataModule(
         str(root), train_size=4, val_size=2, test_size=2, shapes=["heart", "arrow"],
-        objects=(1, 2), object_size=(10, 14), max_overlap=0.1,
+        objects=(1, 2), object_size=(10, 14), max_overlap=0.1, rotation=45,
     )  # fmt: skip
     dm.prepare_data()
     recipe = json.loads((root / MARKER).read_text())
     assert (recipe["classes"], recipe["objects"]) == (["heart", "arrow"], [1, 2])
     assert (recipe["size_range"], recipe["max_overlap"]) == ([10.0, 14.0], 0.1)
+    assert recipe["rotation"] == 45.0
     assert (root / "classes.txt").read_text() == "heart\narrow\n"
 
 
@@ -229,8 +270,26 @@ def test_the_datamodule_passes_its_scene_arguments_to_the_generator(tmp_path: Pa
         ({"objects": (2, 1)}, r"data.objects must be \(min, max\)"),
         ({"object_size": (10, 60)}, "data.object_size must lie from 8 to 48"),
         ({"max_overlap": -0.1}, "data.max_overlap must be >= 0"),
+        ({"shapes": ["ring"], "rotation": 200}, "data.rotation must be .* from 0 to 180"),
+        ({"rotation": 20}, r"data.rotation must be .* from 0 to 15 \(a square turned by 45"),
     ],
 )
 def test_the_datamodule_names_a_bad_scene_argument(tmp_path: Path, setting: dict, message):
     with pytest.raises(ConfigError, match=message):
         ShapesDataModule(str(tmp_path / "s"), **setting)
+
+
+def test_the_course_layout_turns_its_shapes_too_and_records_it(tmp_path: Path):
+    upright = _generate(tmp_path / "upright")
+    turned = _generate(tmp_path / "turned", rotation=15)
+    assert json.loads((turned / MARKER).read_text())["rotation"] == 15.0
+    assert "rotation" not in json.loads((upright / MARKER).read_text())
+    assert not (turned / "classes.txt").exists()
+    changed = 0
+    for path in sorted((turned / "masks").rglob("*.png")):
+        mask = np.asarray(Image.open(path))
+        assert set(np.unique(mask)) == {0, 255} and ndimage.label(mask, EIGHT)[1] == 1
+        changed += not np.array_equal(
+            mask, np.asarray(Image.open(upright / path.relative_to(turned)))
+        )
+    assert changed >= len(list((turned / "masks").rglob("*.png"))) // 2
