@@ -62,18 +62,18 @@ def class_map_recipes() -> str:
 
 
 def fresh_head_steps() -> str:
-    """Validation F1 of the quick start on a generated folder of other classes, by run length and
-    learning rate; the quick start's run in bold."""
+    """Validation F1 of the quick start on generated folders of other classes, by folder, run
+    length and learning rate; the quick start's runs in bold."""
     record = load_result("fresh_head_steps_val.json")
     lines = [
-        "| steps | peak lr | val macro F1 | val exact-match acc | threshold |",
-        "|---|---|---|---|---|",
+        "| folder | steps | peak lr | val macro F1 | val exact-match acc | threshold |",
+        "|---|---|---|---|---|---|",
     ]
     for row in record["rows"]:
         steps = f"**{row['steps']}** (the quick start)" if row["chosen"] else str(row["steps"])
         lines.append(
-            f"| {steps} | {row['lr']:g} | {fmt(row['f1'])} | {fmt(row['exact_match'])} "
-            f"| {row['threshold']:.2f} |"
+            f"| `{row['folder']}` | {steps} | {row['lr']:g} | {fmt(row['f1'])} "
+            f"| {fmt(row['exact_match'])} | {row['threshold']:.2f} |"
         )
     commands = "; ".join(f"`{row['command']}`" for row in record["rows"])
     return (
