@@ -23,6 +23,7 @@ from torch import Tensor
 from torchmetrics.aggregation import CatMetric
 
 from lit_gradcam.classifier.presence import PresenceTraining, ShapePresence
+from lit_gradcam.classifier.schedule import configured_steps
 from lit_gradcam.errors import ConfigError, require_at_least
 
 
@@ -30,8 +31,9 @@ class NoShapeFlag(L.Callback):
     """Trains the presence net when fit starts, calibrates its threshold, flags images.
 
     Args:
-        steps: optimizer steps of the presence phase; None: as many as the classifier's run
-            (`trainer.estimated_stepping_batches`); 0 turns the flag off.
+        steps: optimizer steps of the presence phase; None: as many as the classifier's run as
+            configured (`schedule.configured_steps`: not the longer run a fresh head gets, as
+            the presence net has no new head to learn); 0 turns the flag off.
         quantile: share of the validation images (which all hold a shape) that the flag would
             mark: the threshold is that quantile of their presence scores. A larger share flags
             more of the images without a shape, and more of those with one.
@@ -79,7 +81,7 @@ class NoShapeFlag(L.Callback):
             torch.manual_seed(self.seed)
             net = ShapePresence()
             phase = L.Trainer(
-                max_steps=self.steps or int(trainer.estimated_stepping_batches),
+                max_steps=self.steps or configured_steps(trainer),
                 max_epochs=-1,
                 accelerator=device.type,
                 devices=devices,

@@ -45,6 +45,13 @@ def lengthen_fresh_head_run(trainer: L.Trainer, factor: float) -> None:
     )
 
 
+def configured_steps(trainer: L.Trainer) -> int:
+    """The fit's length as configured: its stepping batches, but the `max_steps` it had before
+    `lengthen_fresh_head_run` lengthened it, for a phase that has no new head to learn."""
+    configured = getattr(trainer.fit_loop.epoch_loop, "_fresh_head_from", None)
+    return int(trainer.estimated_stepping_batches) if configured is None else int(configured)
+
+
 def fresh_head_lr(lr: float, factor: float) -> float:
     """The learning rate of a fit whose head starts afresh: `factor` x `lr`, and say so."""
     if factor != 1:

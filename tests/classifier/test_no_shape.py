@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.classifier.no_shape import NoShapeFlag
-from lit_gradcam.classifier.presence import ShapePresence
+from lit_gradcam.classifier.presence import PresenceTraining, ShapePresence
+from lit_gradcam.classifier.schedule import lengthen_fresh_head_run
 from lit_gradcam.errors import ConfigError
 
 
@@ -100,7 +101,7 @@ def test_a_resumed_fit_keeps_the_trained_net(make_trainer, tmp_path) -> None:
 
 
 def test_the_phase_trains_the_net_on_the_masks(make_trainer) -> None:
-    """The phase's steps change the net, and its default length is the classifier's run."""
+    """The phase's steps change the net."""
     flag = NoShapeFlag()
     _fit(make_trainer, flag, steps=5)
     torch.manual_seed(flag.seed)
@@ -112,6 +113,37 @@ def test_the_phase_trains_the_net_on_the_masks(make_trainer) -> None:
         )
     ]
     assert any(changed)
+
+
+class _FreshHeadClassifier(ShapeClassifier):
+    """A classifier whose run is lengthened as a fresh head's is, without pretrained weights."""
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        lengthen_fresh_head_run(self.trainer, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("model_class", "classifier_steps"), [(ShapeClassifier, 4), (_FreshHeadClassifier, 12)]
+)
+def test_the_phase_trains_as_long_as_the_configured_run_not_a_fresh_heads(
+    make_trainer, monkeypatch, model_class: type, classifier_steps: int
+) -> None:
+    phase_steps = []
+    original = PresenceTraining.training_step
+
+    def counted(self, *args, **kwargs):
+        phase_steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PresenceTraining, "training_step", counted)
+    model = model_class(augmentation=None)
+    trainer = make_trainer(
+        max_steps=4, val_check_interval=4, check_val_every_n_epoch=None, limit_val_batches=1.0,
+        callbacks=[NoShapeFlag()],
+    )  # fmt: skip
+    trainer.fit(model, datamodule=_Batches())
+    assert trainer.global_step == classifier_steps and len(phase_steps) == 4
 
 
 def test_steps_zero_turns_the_flag_off(make_trainer) -> None:
