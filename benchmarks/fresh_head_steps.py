@@ -59,8 +59,10 @@ RUNS = [
     ("p_1750_flr3", "upright", ["--model.fresh_head_steps", "2.5", "--model.fresh_head_lr", "3"]),
     ("p_2100", "upright", ["--model.fresh_head_steps", "3", "--model.fresh_head_lr", "1"]),
     ("p_2100_flr3", "upright", ["--model.fresh_head_steps", "3", "--model.fresh_head_lr", "3"]),
+    ("p_2800_flr3", "upright", ["--model.fresh_head_steps", "4", "--model.fresh_head_lr", "3"]),
     ("r_1400_flr3", "turned", ["--model.fresh_head_steps", "2", "--model.fresh_head_lr", "3"]),
     ("r_2100_flr3", "turned", ["--model.fresh_head_steps", "3", "--model.fresh_head_lr", "3"]),
+    ("r_2800_flr3", "turned", ["--model.fresh_head_steps", "4", "--model.fresh_head_lr", "3"]),
 ]
 
 
