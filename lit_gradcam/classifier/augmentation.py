@@ -26,11 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_gradcam.data.shape_bank import SQUARE_DIAMOND_DEGREES
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.imaging import IMAGENET_MEAN, IMAGENET_STD
 
-#: Beyond this tilt a square starts to look like a diamond (they differ by 45 degrees).
-MAX_ROTATION_DEGREES = 15.0
 #: Sigma (px) of the blur that `blur` blends in: about an anti-aliased edge's width.
 BLUR_SIGMA = 0.8
 #: ITU-R BT.601 luma weights, for saturation jitter.
@@ -44,7 +43,7 @@ class TrainAugmentation:
         hflip: probability of a left-right mirror (also keeps heatmaps left-right symmetric).
         translate: largest shift, as a fraction of the image's width and height.
         scale: (min, max) zoom; below 1 the shape gets smaller.
-        rotate: largest tilt in degrees (at most `MAX_ROTATION_DEGREES`).
+        rotate: largest tilt in degrees (at most `SQUARE_DIAMOND_DEGREES`).
         brightness, contrast, saturation: largest relative change of each (0 = off).
         channel_shuffle: probability of permuting the RGB channels.
         blur: probability of softening the image: a blend, weighted by a draw from
@@ -67,9 +66,9 @@ class TrainAugmentation:
         blur_amount: tuple[float, float] = (0.3, 1.0),
         noise: float = 0.02,
     ) -> None:
-        if not 0 <= rotate <= MAX_ROTATION_DEGREES:
+        if not 0 <= rotate <= SQUARE_DIAMOND_DEGREES:
             raise ConfigError(
-                f"rotate must be in [0, {MAX_ROTATION_DEGREES}] degrees (a square tilted by 45 "
+                f"rotate must be in [0, {SQUARE_DIAMOND_DEGREES}] degrees (a square tilted by 45 "
                 f"is a diamond), got {rotate}"
             )
         if not 0 < scale[0] <= scale[1]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import cv2
@@ -27,7 +27,13 @@ from PIL import Image
 from lit_gradcam.data import CLASSES
 from lit_gradcam.data.backgrounds import HEIGHT, WIDTH, BackgroundSource
 from lit_gradcam.data.classes import CLASSES_FILE
-from lit_gradcam.data.shape_bank import BANK, SIZE_RANGE, paint, random_shape
+from lit_gradcam.data.shape_bank import (
+    BANK,
+    SIZE_RANGE,
+    SQUARE_DIAMOND_DEGREES,
+    paint,
+    random_shape,
+)
 from lit_gradcam.errors import ConfigError
 
 DEFAULT_OBJECTS = (1, 1)
@@ -38,8 +44,6 @@ PLACEMENT_TRIES = 30
 MIN_OBJECT_SIZE = 8.0
 #: The arguments `scene_spec` checks, as a message names them.
 SCENE_ARGS = ("classes", "objects", "size_range", "max_overlap", "rotation")
-#: A square turned by 45 degrees is a diamond: with both classes, objects turn at most this far.
-SQUARE_DIAMOND_ROTATION = 15.0
 _NEIGHBOURS = np.ones((3, 3), dtype=np.uint8)
 
 
@@ -141,9 +145,9 @@ def scene_spec(
             f"{overlap_name} must be >= 0 and < 1 (the share of an object's area later objects "
             f"may cover; each object keeps a visible part), got {max_overlap!r}"
         )
-    names_drawn = CLASSES if classes is None else classes
-    turns_square = {"square", "diamond"} <= set(names_drawn)
-    largest = SQUARE_DIAMOND_ROTATION if turns_square else 180.0
+    spec = SceneSpec(classes, (low, high), sizes, float(max_overlap))
+    turns_square = {"square", "diamond"} <= set(spec.names)
+    largest = SQUARE_DIAMOND_DEGREES if turns_square else 180.0
     if (
         isinstance(rotation, bool)
         or not isinstance(rotation, int | float)
@@ -154,7 +158,7 @@ def scene_spec(
             f"{rotation_name} must be a number of degrees from 0 to {largest:g}{why}, "
             f"got {rotation!r}"
         )
-    return SceneSpec(classes, (low, high), sizes, float(max_overlap), float(rotation))
+    return replace(spec, rotation=float(rotation))
 
 
 def _one_piece(mask: np.ndarray) -> bool:

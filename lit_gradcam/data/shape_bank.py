@@ -19,6 +19,9 @@ from lit_gradcam.data.backgrounds import HEIGHT, WIDTH
 SIZE_RANGE = (13.0, 19.0)
 TRANSLUCENT_FRACTION = 1 / 3
 ALPHA_RANGE = (0.5, 0.8)
+#: Beyond this turn (degrees) a square starts to look like a diamond: they differ by 45, so any
+#: turn where both are classes stays within it.
+SQUARE_DIAMOND_DEGREES = 15.0
 #: How far (as a fraction of the shape's extent) the centre may come to the border: below 0.5
 #: the shape is cut, at most by 0.5 - BORDER_MARGIN of its extent on each side.
 BORDER_MARGIN = 0.3
