@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import time
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 from foreign import ForeignBackgrounds, draw_two_objects
+from machine import describe_machine
 from torch import Tensor
 from tqdm import tqdm
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
         "scenes": args.scenes,
         "seed": args.seed,
         "split": args.split,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": describe_machine(),
         "rows": rows,
     }
     if args.output:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What results.json says of the classifier, copied when present.
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         "warm_fit_seconds": None if warm_seconds is None else round(warm_seconds, 1),
         "test_seconds": round(test_seconds, 1),
         "built_weights": built,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": describe_machine(),
         "test_acc": results["test/acc"],
         "num_images": results["num_images"],
         "rows": results["rows"],

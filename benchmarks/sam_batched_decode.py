@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from machine import describe_machine
 from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor
 
@@ -157,7 +157,7 @@ def main() -> None:
         record = {
             "model_type": args.model_type,
             "device": str(device),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+            "machine": describe_machine(),
             "images": args.images,
             "points": args.points,
             "masks_equal": same,

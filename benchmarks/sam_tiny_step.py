@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from machine import describe_machine
 from torch import Tensor
 
 from lit_gradcam.sam_training.scene_data import SceneBatches, SceneDataModule
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "command": "python benchmarks/sam_tiny_step.py"
         + (f" --output {args.output}" if args.output else ""),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": describe_machine(),
         "batch": data.batch_size,
         "image_size": list(IMAGE_SIZE),
         "steps": args.steps,

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import time
 from pathlib import Path
 
 import lightning as L
-import torch
+from machine import describe_machine
 
 from lit_gradcam.cli import cli_main
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {
         "command": shlex.join(["python", "main.py", *args.command]),
         "seconds": round(seconds, 1),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": describe_machine(),
         "global_step": trainer.global_step,
         "images": _images_scored(trainer, args.command[0]),
         "metrics": {name: float(value) for name, value in trainer.callback_metrics.items()},

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 import torchvision
+from machine import describe_machine
 from torch.utils.flop_counter import FlopCounterMode
 
 from lit_gradcam.classifier.augmentation import TrainAugmentation
@@ -231,8 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     record = {
         "command": "python benchmarks/train_step.py " + " ".join(argv or sys.argv[1:]),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"{torch.get_num_threads()} torch threads",
+        "machine": describe_machine(),
         "batch": b,
         "quickstart_precision": precision,
         "gflop_per_step": round(flops["plain"] / 1e9, 2),

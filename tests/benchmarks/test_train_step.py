@@ -12,7 +12,9 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_step.py"
 spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
 train_step = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train_step)
+with pytest.MonkeyPatch.context() as patch:  # it imports `machine`, beside it, as when it runs
+    patch.syspath_prepend(str(SCRIPT.parent))
+    spec.loader.exec_module(train_step)
 
 
 def _rows(ratio: float) -> list[dict]:
