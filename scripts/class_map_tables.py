@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from result_tables import fmt, load_recipe, load_result, row_table
+import yaml
+from result_tables import ROOT, fmt, load_recipe, load_result, row_table
 
 from lit_gradcam.evaluation.class_map_scoring import CLASS_MAP_COLUMNS
 
@@ -49,8 +50,8 @@ def class_map_recipes() -> str:
                 f"| {fmt(best['stray_point_rate'])} | {fmt(oracle['miou'])} "
                 f"| {fmt(best['miou'] / oracle['miou'])} |"
             )
-    commands = [f"`{cell['fit_command']}`" for cell, _, _ in cells]
-    sam_tests = [f"`{sam['command']}`" for _, _, sam in cells]
+    commands = [f"`{cell['fit_command']}` ({cell['machine']})" for cell, _, _ in cells]
+    sam_tests = [f"`{sam['command']}` ({sam['machine']})" for _, _, sam in cells]
     return (
         "\n".join(lines)
         + "\n\nFits (each then `test --ckpt_path last`): "
@@ -61,16 +62,28 @@ def class_map_recipes() -> str:
     )
 
 
+def quick_start_fresh_run() -> tuple[int, float]:
+    """(steps, peak learning rate) of the quick start's fit on a folder of other classes, read
+    from configs/quickstart.yaml: its head is new, so it trains `model.fresh_head_steps` times
+    `trainer.max_steps` at `model.fresh_head_lr` times `model.lr`."""
+    config = yaml.safe_load((ROOT / "configs/quickstart.yaml").read_text())
+    model = config["model"]
+    steps = round(config["trainer"]["max_steps"] * model["fresh_head_steps"])
+    return steps, round(float(model["lr"]) * model["fresh_head_lr"], 8)
+
+
 def fresh_head_steps() -> str:
     """Validation F1 of the quick start on generated folders of other classes, by folder, run
-    length and learning rate; the quick start's runs in bold."""
+    length and learning rate; the runs the quick start's config makes in bold."""
     record = load_result("fresh_head_steps_val.json")
+    chosen = quick_start_fresh_run()
     lines = [
         "| folder | steps | peak lr | val macro F1 | val exact-match acc | threshold |",
         "|---|---|---|---|---|---|",
     ]
     for row in record["rows"]:
-        steps = f"**{row['steps']}** (the quick start)" if row["chosen"] else str(row["steps"])
+        is_quick_start = (row["steps"], row["lr"]) == chosen
+        steps = f"**{row['steps']}** (the quick start)" if is_quick_start else str(row["steps"])
         lines.append(
             f"| `{row['folder']}` | {steps} | {row['lr']:g} | {fmt(row['f1'])} "
             f"| {fmt(row['exact_match'])} | {row['threshold']:.2f} |"
