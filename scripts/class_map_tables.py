@@ -8,6 +8,7 @@ from collections.abc import Callable
 import yaml
 from result_tables import ROOT, fmt, load_recipe, load_result, row_table
 
+from lit_gradcam.classifier.schedule import fresh_head_length
 from lit_gradcam.evaluation.class_map_scoring import CLASS_MAP_COLUMNS
 
 #: The class-map recipes: (file stem, data). Each is the quick start's config (plus
@@ -68,7 +69,7 @@ def quick_start_fresh_run() -> tuple[int, float]:
     `trainer.max_steps` at `model.fresh_head_lr` times `model.lr`."""
     config = yaml.safe_load((ROOT / "configs/quickstart.yaml").read_text())
     model = config["model"]
-    steps = round(config["trainer"]["max_steps"] * model["fresh_head_steps"])
+    steps = fresh_head_length(config["trainer"]["max_steps"], model["fresh_head_steps"])
     return steps, round(float(model["lr"]) * model["fresh_head_lr"], 8)
 
 

@@ -26,6 +26,11 @@ def check_fresh_head(steps: float, lr: float) -> None:
         raise ConfigError(f"model.fresh_head_lr must be > 0, got {lr}")
 
 
+def fresh_head_length(max_steps: int, factor: float) -> int:
+    """The steps a fit whose head starts afresh trains: `factor` x `max_steps`, rounded."""
+    return round(max_steps * factor)
+
+
 def lengthen_fresh_head_run(trainer: L.Trainer, factor: float) -> None:
     """Multiply `trainer`'s `max_steps` by `factor` (rounded), once per trainer, and say so.
 
@@ -37,7 +42,7 @@ def lengthen_fresh_head_run(trainer: L.Trainer, factor: float) -> None:
     if factor == 1 or loop.max_steps <= 0 or getattr(loop, "_fresh_head_from", None) is not None:
         return
     loop._fresh_head_from = loop.max_steps
-    loop.max_steps = round(loop.max_steps * factor)
+    loop.max_steps = fresh_head_length(loop.max_steps, factor)
     rank_zero_info(
         f"The classifier's head starts afresh (the folder's classes are not the pretrained "
         f"weights'): training {loop.max_steps} steps, model.fresh_head_steps ({factor:g}) x "
