@@ -142,9 +142,14 @@ class PerObject(PromptStrategy):
 
 def inner_depth(region: np.ndarray) -> np.ndarray:
     """Euclidean distance of each pixel of `region` (H, W) bool to the nearest pixel outside it,
-    pixels beyond the image border counting as outside (0 off the region)."""
+    pixels beyond the image border counting as outside (0 off the region).
+
+    Equal distances are exactly equal: OpenCV's float32 distances can differ in their last bits
+    at a tie, from run to run, which would move an argmax; the squared distance between pixels is
+    an integer, so rounding it (exact for depths under a thousand pixels) restores the ties."""
     padded = np.pad(region.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    return np.sqrt(np.rint(distance.astype(np.float64) ** 2))
 
 
 def innermost_points(masks: Tensor) -> Tensor:

@@ -77,8 +77,34 @@ def test_next_click_equals_sam2_on_1000_random_error_maps() -> None:
             )
             points, labels = next_click(gt, given)
             assert points.dtype == torch.float32 and labels.dtype == torch.long
-            assert torch.equal(points, expected_points[:, 0]), size  # both (x, y)
-            assert torch.equal(labels, expected_labels[:, 0].long()), size
+            theirs_labels = expected_labels[:, 0].long()
+            differ = (points != expected_points[:, 0]).any(1) | (labels != theirs_labels)
+            assert int(differ.sum()) <= len(gt) // 100, size
+            for index in differ.nonzero().flatten().tolist():
+                # SAM 2's float32 depths may break an exact tie either way: both clicks must
+                # then be equally deep
+                pred_mask = np.zeros_like(gt[index]) if given is None else given[index].numpy()
+                ours = _click_depth(gt[index].numpy(), pred_mask, points[index], labels[index])
+                theirs = _click_depth(
+                    gt[index].numpy(), pred_mask, expected_points[index, 0], theirs_labels[index]
+                )
+                assert ours == theirs, (size, index)
+
+
+def _click_depth(gt: np.ndarray, pred: np.ndarray, point: Tensor, label: Tensor) -> int:
+    """The exact squared depth of a click in the error region its label names."""
+    region = gt & ~pred if int(label) == 1 else ~gt & pred
+    return _squared_depth(region, point.int().tolist())
+
+
+def _squared_depth(region: np.ndarray, point: list[int]) -> int:
+    """Exact squared distance from pixel (x, y) of `region` to the nearest pixel outside it or
+    the image."""
+    outside = np.ones((region.shape[0] + 2, region.shape[1] + 2), bool)
+    outside[1:-1, 1:-1] = ~region
+    oy, ox = np.nonzero(outside)
+    x, y = point
+    return int(((oy - y - 1) ** 2 + (ox - x - 1) ** 2).min())
 
 
 def _brute_force_click(gt: np.ndarray, pred: np.ndarray) -> tuple[tuple[int, int], int]:
