@@ -17,12 +17,11 @@ import sys
 from pathlib import Path
 
 import torch
+from multi_label_run import load_multi_label_run
 from tqdm import tqdm
 
-from lit_gradcam.classifier import ShapeClassifier
 from lit_gradcam.classifier.labels import LabelThreshold
 from lit_gradcam.classifier.model import MULTI_LABEL_VIEW_SCALES, view_mean_logits
-from lit_gradcam.data.datamodule import ShapesDataModule
 
 #: (scales, with mirror images) of every view set compared.
 VIEW_SETS = [
@@ -44,11 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", help="JSON file for the table")
     parser.add_argument("--checkpoint-command", help="how the checkpoint was made, for the file")
     args = parser.parse_args(argv)
-    model = ShapeClassifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
-    if not model.hparams.multi_label:
-        sys.exit(f"{args.ckpt} is a single-label classifier: its decisions read one view")
-    data = ShapesDataModule(root=args.root, generate=False)
-    data.setup("fit")
+    model, data = load_multi_label_run(args.ckpt, args.root)
     chosen = (tuple(MULTI_LABEL_VIEW_SCALES), True)
     thresholds = {views: LabelThreshold() for views in VIEW_SETS}
     with torch.no_grad():

@@ -10,6 +10,7 @@ from result_tables import ROOT, fmt, load_recipe, load_result, row_table
 
 from lit_gradcam.classifier.schedule import fresh_head_length
 from lit_gradcam.evaluation.class_map_scoring import CLASS_MAP_COLUMNS
+from lit_gradcam.method.pipeline import DEFAULT_OBJECT_PREDICT_STRATEGY
 
 #: The class-map recipes: (file stem, data). Each is the quick start's config (plus
 #: configs/multi_object.yaml for the generated folder) on a folder of several classes and objects:
@@ -133,3 +134,40 @@ def class_map_table(stem: str) -> Callable[[], str]:
         return row_table(_sam_tiny_run(stem)["results"]["rows"], columns)
 
     return render
+
+
+def object_misses() -> str:
+    """Per GrabCut seed radius, no-click and oracle mIoU on two validation splits, their ratio,
+    and where the no-click prompts left the ground-truth objects they missed."""
+    outcomes = ("hit", "near", "far", "no prompt", "class not found")
+    lines = [
+        "| validation split | point_radius | no-click mIoU | oracle mIoU | ratio | "
+        + " | ".join(f"objects: {o}" for o in outcomes)
+        + " |",
+        "|---" * (5 + len(outcomes)) + "|",
+    ]
+    commands = []
+    for stem, _ in CLASS_MAP_CELLS:
+        record = load_result(f"object_misses/{stem}_val.json")
+        commands.append(f"`{record['command']}` ({record['machine']})")
+        rows = {(r["point_radius"], r["strategy"]): r for r in record["rows"]}
+        for radius in dict.fromkeys(r["point_radius"] for r in record["rows"]):
+            method = rows[(radius, DEFAULT_OBJECT_PREDICT_STRATEGY)]
+            oracle = rows[(radius, CLASS_MAP_ORACLE)]
+            counts = [sum(c[o] for c in method["objects"].values()) for o in outcomes]
+            cells = [f"`{record['data_root']}`", str(radius), fmt(method["miou"])]
+            cells += [fmt(oracle["miou"]), fmt(method["miou"] / oracle["miou"])]
+            lines.append("| " + " | ".join(cells + [str(c) for c in counts]) + " |")
+    return "\n".join(lines) + "\n\nReproduce: " + "; ".join(commands) + "."
+
+
+def grabcut_point_radius() -> str:
+    """GrabCut's single-object oracle (one point at the ground-truth centroid) per seed radius."""
+    runs = load_result("grabcut_point_radius.json")["runs"]
+    lines = ["| validation split, seed radius | mean IoU | min IoU |", "|---|---|---|"]
+    for label, run in runs.items():
+        overall = run["groups"]["overall"]
+        lines.append(f"| {label} | {fmt(overall['mean_iou'])} | {fmt(overall['min_iou'])} |")
+    commands = "; ".join(f"`{run['command']}`" for run in runs.values())
+    data = "; ".join(f"`{c}`" for c in dict.fromkeys(run["data_command"] for run in runs.values()))
+    return "\n".join(lines) + f"\n\nReproduce: {commands}; on folders made by {data}."

@@ -23,6 +23,8 @@ from class_map_tables import (
     class_map_table,
     decision_views,
     fresh_head_steps,
+    grabcut_point_radius,
+    object_misses,
 )
 from click_tables import clicks_per_strategy, clicks_summary
 from result_tables import (
@@ -400,6 +402,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "class-map-sweep-val": class_map_sweep,
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
+    "object-misses-val": object_misses,
+    "grabcut-point-radius-val": grabcut_point_radius,
     "mask-choice-val": mask_choice_table,
     "clicks-summary": clicks_summary,
     "clicks-per-strategy": clicks_per_strategy,

@@ -3,22 +3,19 @@ independent of the training generator's photos."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.benchmark_scripts import load_benchmark
 from PIL import Image
 
 from lit_gradcam.data import CLASSES, ShapesFolder
 from lit_gradcam.data.backgrounds import NATURAL_PHOTOS
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "foreign.py"
-spec = importlib.util.spec_from_file_location("foreign", SCRIPT)
-fg = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fg)
+fg = load_benchmark("foreign")
 
 SIZES = {"train": 10, "val": 15}
 

@@ -4,35 +4,17 @@ atomic."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.benchmark_scripts import load_benchmark
 from PIL import Image
 from scipy import ndimage
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load():
-    """The script, loaded with its folder on the path as when it runs (it imports `foreign`) and
-    listed as a module while it runs (its dataclasses look themselves up there)."""
-    spec = importlib.util.spec_from_file_location(
-        "foreign_scenes", BENCHMARKS / "foreign_scenes.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        patch.setitem(sys.modules, spec.name, module)
-        spec.loader.exec_module(module)
-    return module
-
-
-fs = _load()
+fs = load_benchmark("foreign_scenes")
 
 SIZES = {"train": 6, "val": 12}
 #: Objects per image for the counting checks: apart, so each object is one region.

@@ -3,17 +3,14 @@ would default to, so a results file says where its times come from."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from helpers.benchmark_scripts import load_benchmark
 
 from lit_gradcam.precision import default_precision
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "machine.py"
-spec = importlib.util.spec_from_file_location("machine", SCRIPT)
-machine = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(machine)
+machine = load_benchmark("machine")
 
 
 def test_processor_is_the_cpuinfo_model_name(tmp_path: Path, monkeypatch) -> None:

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers.benchmark_scripts import load_benchmark
 from scipy import ndimage
 
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.geometry import lookup
 from lit_gradcam.segmenters.base import Segmenter
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    """The script, loaded with its folder on the path as when it runs (it imports `foreign`)."""
-    spec = importlib.util.spec_from_file_location(
-        "prompt_following", BENCHMARKS / "prompt_following.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        spec.loader.exec_module(module)
-    return module
+    return load_benchmark("prompt_following")
 
 
 class RegionUnderThePoint(Segmenter):

@@ -3,18 +3,13 @@ past the tolerance over the committed measurement, and passes within it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from helpers.benchmark_scripts import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_step.py"
-spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
-train_step = importlib.util.module_from_spec(spec)
-with pytest.MonkeyPatch.context() as patch:  # it imports `machine`, beside it, as when it runs
-    patch.syspath_prepend(str(SCRIPT.parent))
-    spec.loader.exec_module(train_step)
+train_step = load_benchmark("train_step")
 
 
 def _rows(ratio: float) -> list[dict]:

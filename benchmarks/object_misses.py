@@ -1,0 +1,160 @@
+"""Where the per-object prompts miss, and what GrabCut's seed size does to no-click and oracle.
+
+For a fitted checkpoint and a validation split of class-index masks, runs the method's class maps
+(`run_class_maps`, the callback's path) with GrabCut at each `--point-radius` (the radius of its
+definite-foreground seed disc), the no-click `CamConsensusPerObject` and the oracle
+`GroundTruthObjectPoints`, and reports per (radius, strategy) the callback's numbers (mIoU, each
+class's IoU, object hit and stray point rates) and every ground-truth object (connected
+component of one class, 8-connected, at least `MIN_OBJECT_PIXELS`) by its outcome:
+
+- hit: a prompt of its class lies inside it;
+- near: its class got prompts, the nearest within `NEAR_PIXELS` of it (a concavity, a rim);
+- far: its class got prompts, all farther away (a hole, another object);
+- no prompt: its class was found, but no prompt was placed for it;
+- class not found: the classifier did not find its class (oracles: never, they are given it).
+
+Validation splits only: it guides choices, the test split is for reporting.
+
+    python benchmarks/object_misses.py --data-root data/multi_object \\
+        --checkpoint checkpoints/recipes/own20000_multi_object/last.ckpt --point-radius 3 2 \\
+        --output results/object_misses/own20000_multi_object_val.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from machine import describe_machine
+from multi_label_run import load_multi_label_run
+from tqdm import tqdm
+
+from lit_gradcam.classifier.model import ShapeClassifier
+from lit_gradcam.data.datamodule import ShapesDataModule
+from lit_gradcam.evaluation.class_map_scoring import ClassMapScoring
+from lit_gradcam.method.objects import run_class_maps
+from lit_gradcam.method.pipeline import (
+    CLASS_MAP_CAM,
+    DEFAULT_OBJECT_PREDICT_STRATEGY,
+    default_object_strategies,
+)
+from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
+
+#: The no-click strategy and the oracle compared, by their default names.
+STRATEGIES = (DEFAULT_OBJECT_PREDICT_STRATEGY, "GroundTruthObjectPoints")
+#: Smaller ground-truth components are slivers of an overlapped object, not objects.
+MIN_OBJECT_PIXELS = 4
+#: A miss whose nearest prompt of the class is this close (px) to the object is "near".
+NEAR_PIXELS = 2.0
+OUTCOMES = ("hit", "near", "far", "no prompt", "class not found")
+
+
+def object_outcomes(
+    gt_map: np.ndarray, points: np.ndarray, point_classes: np.ndarray, found: np.ndarray
+) -> list[tuple[int, str]]:
+    """(class value, outcome) of each ground-truth object of one image.
+
+    gt_map (H, W) class values (0 background, 255 ignored); points (K, 2) (x, y) with their
+    class values (K,) (0: padding); found (C,) bool, the classes the prompts were placed for.
+    A point sits on the pixel at its rounded coordinates, as the metrics read it.
+    """
+    height, width = gt_map.shape
+    pixels = np.clip(np.rint(points).astype(int), 0, [width - 1, height - 1])
+    outcomes = []
+    for value in range(1, len(found) + 1):
+        count, labels = cv2.connectedComponents((gt_map == value).astype(np.uint8), connectivity=8)
+        mine = pixels[point_classes == value]
+        for component in range(1, count):
+            inside = labels == component
+            if inside.sum() < MIN_OBJECT_PIXELS:
+                continue
+            if not found[value - 1]:
+                outcome = "class not found"
+            elif len(mine) == 0:
+                outcome = "no prompt"
+            elif inside[mine[:, 1], mine[:, 0]].any():
+                outcome = "hit"
+            else:
+                ys, xs = np.nonzero(inside)
+                gaps = np.hypot(xs[None] - mine[:, :1], ys[None] - mine[:, 1:]).min()
+                outcome = "near" if gaps <= NEAR_PIXELS else "far"
+            outcomes.append((value, outcome))
+    return outcomes
+
+
+def measure(
+    model: ShapeClassifier, data: ShapesDataModule, radius: int, limit: int | None
+) -> list[dict]:
+    """One row per strategy of `STRATEGIES` with GrabCut at `radius`."""
+    classes = model.class_names
+    strategies = [s for s in default_object_strategies() if s.name in STRATEGIES]
+    segmenter = GrabCutSegmenter(point_radius=radius)
+    keys = [f"{segmenter.name}/{s.name}" for s in strategies]
+    scoring = ClassMapScoring(keys, classes, multi_label=True)
+    tallies = {key: Counter() for key in keys}
+    seen = 0
+    for images, labels, gt_maps in tqdm(data.val_dataloader(), desc=f"point_radius {radius}"):
+        keep = len(images) if limit is None else min(len(images), limit - seen)
+        if keep <= 0:
+            break
+        images, labels, gt_maps = images[:keep], labels[:keep], gt_maps[:keep]
+        seen += keep
+        output = run_class_maps(
+            [segmenter], strategies, CLASS_MAP_CAM, model.model, images, model.classify, gt_maps
+        )
+        scoring.update(output, labels, gt_maps)
+        given = gt_maps[..., None] == torch.arange(1, len(classes) + 1)  # oracles get every class
+        for key, strategy in zip(keys, strategies, strict=True):
+            result = output.results[key]
+            found = given.flatten(1, 2).any(1) if strategy.uses_ground_truth else output.found
+            for index in range(len(images)):
+                for value, outcome in object_outcomes(
+                    gt_maps[index].numpy(),
+                    result.prompts.points[index].numpy(),
+                    result.point_classes[index].numpy(),
+                    found[index].numpy(),
+                ):
+                    tallies[key][(classes[value - 1], outcome)] += 1
+    uses_gt = {s.name: s.uses_ground_truth for s in strategies}
+    rows, _, extra = scoring.results("val", uses_gt)
+    for row, key in zip(rows, keys, strict=True):
+        row["point_radius"] = radius
+        row["objects"] = {name: {o: tallies[key][(name, o)] for o in OUTCOMES} for name in classes}
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", required=True, help="a folder with classes.txt")
+    parser.add_argument("--checkpoint", required=True, help="the classifier fitted on it")
+    parser.add_argument("--point-radius", type=int, nargs="+", default=[3])
+    parser.add_argument("--limit", type=int, help="score the first LIMIT validation images")
+    parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args(argv)
+    model, data = load_multi_label_run(args.checkpoint, args.data_root)
+    rows = [row for r in args.point_radius for row in measure(model, data, r, args.limit)]
+    document = {
+        "description": "\n\n".join(__doc__.split("\n\n")[:2]),
+        "command": shlex.join(["python", "benchmarks/object_misses.py", *sys.argv[1:]]),
+        "machine": describe_machine(),
+        "data_root": args.data_root,
+        "checkpoint": args.checkpoint,
+        "split": "val",
+        "rows": rows,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    for row in rows:
+        print(f"point_radius {row['point_radius']} {row['strategy']}: mIoU {row['miou']:.3f}")
+    return document
+
+
+if __name__ == "__main__":
+    main()
