@@ -34,17 +34,20 @@ import numpy as np
 import torch
 from machine import describe_machine
 from multi_label_run import load_multi_label_run
+from PIL import Image
 from tqdm import tqdm
 
+from lit_gradcam.class_map_drawing import class_map_grid
 from lit_gradcam.classifier.model import ShapeClassifier
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.evaluation.class_map_scoring import ClassMapScoring
-from lit_gradcam.method.objects import run_class_maps
+from lit_gradcam.method.objects import ClassMapOutput, ClassMapResult, run_class_maps
 from lit_gradcam.method.pipeline import (
     CLASS_MAP_CAM,
     DEFAULT_OBJECT_PREDICT_STRATEGY,
     default_object_strategies,
 )
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 #: The no-click strategy and the oracle compared, by their default names.
@@ -90,15 +93,21 @@ def object_outcomes(
 
 
 def measure(
-    model: ShapeClassifier, data: ShapesDataModule, radius: int, limit: int | None
-) -> list[dict]:
-    """One row per strategy of `STRATEGIES` with GrabCut at `radius`."""
+    model: ShapeClassifier,
+    data: ShapesDataModule,
+    radius: int,
+    limit: int | None,
+    figure_images: int = 0,
+) -> tuple[list[dict], ClassMapOutput | None]:
+    """One row per strategy of `STRATEGIES` with GrabCut at `radius`, and the first
+    `figure_images` images where the no-click strategy missed an object (its results only)."""
     classes = model.class_names
     strategies = [s for s in default_object_strategies() if s.name in STRATEGIES]
     segmenter = GrabCutSegmenter(point_radius=radius)
     keys = [f"{segmenter.name}/{s.name}" for s in strategies]
     scoring = ClassMapScoring(keys, classes, multi_label=True)
     tallies = {key: Counter() for key in keys}
+    missed: list[ClassMapOutput] = []
     seen = 0
     for images, labels, gt_maps in tqdm(data.val_dataloader(), desc=f"point_radius {radius}"):
         keep = len(images) if limit is None else min(len(images), limit - seen)
@@ -115,19 +124,50 @@ def measure(
             result = output.results[key]
             found = given.flatten(1, 2).any(1) if strategy.uses_ground_truth else output.found
             for index in range(len(images)):
-                for value, outcome in object_outcomes(
+                outcomes = object_outcomes(
                     gt_maps[index].numpy(),
                     result.prompts.points[index].numpy(),
                     result.point_classes[index].numpy(),
                     found[index].numpy(),
-                ):
+                )
+                for value, outcome in outcomes:
                     tallies[key][(classes[value - 1], outcome)] += 1
+                missing = any(outcome != "hit" for _, outcome in outcomes)
+                if not strategy.uses_ground_truth and missing and len(missed) < figure_images:
+                    missed.append(_one_image(output, key, index))
     uses_gt = {s.name: s.uses_ground_truth for s in strategies}
-    rows, _, extra = scoring.results("val", uses_gt)
+    rows, _, _ = scoring.results("val", uses_gt)
     for row, key in zip(rows, keys, strict=True):
         row["point_radius"] = radius
         row["objects"] = {name: {o: tallies[key][(name, o)] for o in OUTCOMES} for name in classes}
-    return rows
+    return rows, ClassMapOutput.cat(missed) if missed else None
+
+
+def _one_image(output: ClassMapOutput, key: str, index: int) -> ClassMapOutput:
+    """Image `index` of a batch's output, with only `key`'s result."""
+    keep = slice(index, index + 1)
+    result = output.results[key]
+    prompts = Prompts(result.prompts.points[keep], result.prompts.labels[keep])
+    return ClassMapOutput(
+        output.images_uint8[keep],
+        output.logits[keep],
+        output.found[keep],
+        output.heatmaps[keep],
+        {key: ClassMapResult(result.class_maps[keep], prompts, result.point_classes[keep])},
+        output.gt_maps[keep],
+    )
+
+
+def save_figure(missed: ClassMapOutput, classes: tuple[str, ...], path: Path) -> None:
+    """The missed images as the TensorBoard class-map grid: input | CAM and prompts | predicted
+    class map | ground truth, with the legend."""
+    (result,) = missed.results.values()
+    grid = class_map_grid(
+        missed.images_uint8, missed.heatmaps, result.prompts, result.class_maps, missed.gt_maps,
+        classes,
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path, format="PNG")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -137,9 +177,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--point-radius", type=int, nargs="+", default=[3])
     parser.add_argument("--limit", type=int, help="score the first LIMIT validation images")
     parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
+    parser.add_argument(
+        "--figure", type=Path, help="PNG of images with a missed object, at the first radius"
+    )
+    parser.add_argument("--figure-images", type=int, default=6, help="how many, in split order")
     args = parser.parse_args(argv)
     model, data = load_multi_label_run(args.checkpoint, args.data_root)
-    rows = [row for r in args.point_radius for row in measure(model, data, r, args.limit)]
+    rows = []
+    for order, radius in enumerate(args.point_radius):
+        wanted = args.figure_images if args.figure is not None and order == 0 else 0
+        radius_rows, missed = measure(model, data, radius, args.limit, wanted)
+        rows += radius_rows
+        if missed is not None:
+            save_figure(missed, model.class_names, args.figure)
     document = {
         "description": "\n\n".join(__doc__.split("\n\n")[:2]),
         "command": shlex.join(["python", "benchmarks/object_misses.py", *sys.argv[1:]]),

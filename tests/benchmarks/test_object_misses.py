@@ -1,11 +1,20 @@
 """benchmarks/object_misses.py sorts each ground-truth object by where its class's prompts went,
-checked on hand-drawn class maps whose answers are known by construction."""
+checked on hand-drawn class maps whose answers are known by construction, and draws the images
+it missed as the class-map grid."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+import torch
 from helpers.benchmark_scripts import load_benchmark
+from PIL import Image
+
+from lit_gradcam.class_map_drawing import class_map_grid
+from lit_gradcam.method.objects import ClassMapOutput, ClassMapResult
+from lit_gradcam.prompt_types import Prompts
 
 object_misses = load_benchmark("object_misses")
 
@@ -50,3 +59,48 @@ def test_points_beyond_the_image_are_clamped_onto_its_edge() -> None:
         scene, np.array([[12.0, 4.0]]), np.array([1]), np.array([True])
     )
     assert outcomes == [(1, "hit")]
+
+
+def _batch_output() -> ClassMapOutput:
+    """Three 8x10 images with two (segmenter, strategy) results."""
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.randint(0, 3, (3, 8, 10), generator=generator, dtype=torch.uint8)
+    results = {
+        key: ClassMapResult(
+            (maps + shift) % 3,
+            Prompts(torch.rand(3, 2, 2, generator=generator) * 7, torch.ones(3, 2).long()),
+            torch.tensor([[1, 2], [2, 0], [1, 1]]),
+        )
+        for shift, key in enumerate(("grabcut/a", "grabcut/b"))
+    }
+    images = torch.randint(0, 256, (3, 3, 8, 10), generator=generator, dtype=torch.uint8)
+    return ClassMapOutput(
+        images, torch.zeros(3, 2), torch.ones(3, 2, dtype=torch.bool), torch.rand(3, 8, 10),
+        results, maps,
+    )  # fmt: skip
+
+
+def test_a_missed_image_keeps_its_own_rows_and_one_result() -> None:
+    output = _batch_output()
+    one = object_misses._one_image(output, "grabcut/b", 1)
+    assert list(one.results) == ["grabcut/b"]
+    result, source = one.results["grabcut/b"], output.results["grabcut/b"]
+    assert torch.equal(one.images_uint8, output.images_uint8[1:2])
+    assert torch.equal(one.gt_maps, output.gt_maps[1:2])
+    assert torch.equal(result.class_maps, source.class_maps[1:2])
+    assert torch.equal(result.prompts.points, source.prompts.points[1:2])
+    assert torch.equal(result.point_classes, source.point_classes[1:2])
+
+
+def test_the_figure_file_holds_the_class_map_grid(tmp_path: Path) -> None:
+    output = _batch_output()
+    missed = ClassMapOutput.cat([object_misses._one_image(output, "grabcut/a", i) for i in (0, 2)])
+    path = tmp_path / "figures" / "misses.png"
+    object_misses.save_figure(missed, ("square", "ring"), path)
+    result = missed.results["grabcut/a"]
+    expected = class_map_grid(
+        missed.images_uint8, missed.heatmaps, result.prompts, result.class_maps, missed.gt_maps,
+        ("square", "ring"),
+    )  # fmt: skip
+    written = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(written, expected)
