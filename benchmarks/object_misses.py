@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--figure", type=Path, help="PNG of images with a missed object, at the first radius"
     )
     parser.add_argument("--figure-images", type=int, default=6, help="how many, in split order")
+    parser.add_argument("--checkpoint-command", help="how the checkpoint was made, for the file")
     args = parser.parse_args(argv)
     model, data = load_multi_label_run(args.checkpoint, args.data_root)
     rows = []
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": describe_machine(),
         "data_root": args.data_root,
         "checkpoint": args.checkpoint,
+        "checkpoint_command": args.checkpoint_command,
         "split": "val",
         "rows": rows,
     }

@@ -136,6 +136,15 @@ def class_map_table(stem: str) -> Callable[[], str]:
     return render
 
 
+#: The `benchmarks/object_misses.py` runs in the docs, by file stem: the class-map recipes'
+#: checkpoints, and a classifier fitted on the own generator with rings among its classes.
+OBJECT_MISSES_RUNS = (
+    "own20000_multi_object_val",
+    "own_ring_val",
+    "foreign_scenes3500_val",
+)
+
+
 def object_misses() -> str:
     """Per GrabCut seed radius, no-click and oracle mIoU on two validation splits, their ratio,
     and where the no-click prompts left the ground-truth objects they missed."""
@@ -147,9 +156,13 @@ def object_misses() -> str:
         "|---" * (5 + len(outcomes)) + "|",
     ]
     commands = []
-    for stem, _ in CLASS_MAP_CELLS:
-        record = load_result(f"object_misses/{stem}_val.json")
-        commands.append(f"`{record['command']}` ({record['machine']})")
+    for stem in OBJECT_MISSES_RUNS:
+        record = load_result(f"object_misses/{stem}.json")
+        made = record.get("checkpoint_command")
+        commands.append(
+            f"`{record['command']}` ({record['machine']})"
+            + (f", on the checkpoint of `{made}`" if made else "")
+        )
         rows = {(r["point_radius"], r["strategy"]): r for r in record["rows"]}
         for radius in dict.fromkeys(r["point_radius"] for r in record["rows"]):
             method = rows[(radius, DEFAULT_OBJECT_PREDICT_STRATEGY)]
