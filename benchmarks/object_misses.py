@@ -41,13 +41,19 @@ from lit_gradcam.class_map_drawing import class_map_grid
 from lit_gradcam.classifier.model import ShapeClassifier
 from lit_gradcam.data.datamodule import ShapesDataModule
 from lit_gradcam.evaluation.class_map_scoring import ClassMapScoring
-from lit_gradcam.method.objects import ClassMapOutput, ClassMapResult, run_class_maps
+from lit_gradcam.method.objects import (
+    ClassMapOutput,
+    ClassMapResult,
+    classes_present,
+    run_class_maps,
+)
 from lit_gradcam.method.pipeline import (
     CLASS_MAP_CAM,
     DEFAULT_OBJECT_PREDICT_STRATEGY,
     default_object_strategies,
 )
 from lit_gradcam.prompt_types import Prompts
+from lit_gradcam.prompts.geometry import round_to_pixel
 from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 #: The no-click strategy and the oracle compared, by their default names.
@@ -69,7 +75,7 @@ def object_outcomes(
     A point sits on the pixel at its rounded coordinates, as the metrics read it.
     """
     height, width = gt_map.shape
-    pixels = np.clip(np.rint(points).astype(int), 0, [width - 1, height - 1])
+    pixels = torch.stack(round_to_pixel(torch.from_numpy(points), height, width), 1).numpy()
     outcomes = []
     for value in range(1, len(found) + 1):
         count, labels = cv2.connectedComponents((gt_map == value).astype(np.uint8), connectivity=8)
@@ -119,10 +125,10 @@ def measure(
             [segmenter], strategies, CLASS_MAP_CAM, model.model, images, model.classify, gt_maps
         )
         scoring.update(output, labels, gt_maps)
-        given = gt_maps[..., None] == torch.arange(1, len(classes) + 1)  # oracles get every class
+        given = classes_present(gt_maps, len(classes))  # oracles get every class
         for key, strategy in zip(keys, strategies, strict=True):
             result = output.results[key]
-            found = given.flatten(1, 2).any(1) if strategy.uses_ground_truth else output.found
+            found = given if strategy.uses_ground_truth else output.found
             for index in range(len(images)):
                 outcomes = object_outcomes(
                     gt_maps[index].numpy(),
@@ -193,7 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
             save_figure(missed, model.class_names, args.figure)
     document = {
         "description": "\n\n".join(__doc__.split("\n\n")[:2]),
-        "command": shlex.join(["python", "benchmarks/object_misses.py", *sys.argv[1:]]),
+        "command": shlex.join(
+            ["python", "benchmarks/object_misses.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "machine": describe_machine(),
         "data_root": args.data_root,
         "checkpoint": args.checkpoint,
