@@ -146,9 +146,10 @@ OBJECT_MISSES_RUNS = (
 
 
 def object_misses() -> str:
-    """Per GrabCut seed radius, no-click and oracle mIoU on two validation splits, their ratio,
-    and where the no-click prompts left the ground-truth objects they missed."""
-    outcomes = ("hit", "near", "far", "no prompt", "class not found")
+    """Per validation split and GrabCut seed radius, no-click and oracle mIoU, their ratio, and
+    where the no-click prompts left the ground-truth objects (the outcomes the files name)."""
+    records = [load_result(f"object_misses/{stem}.json") for stem in OBJECT_MISSES_RUNS]
+    outcomes = list(next(iter(records[0]["rows"][0]["objects"].values())))
     lines = [
         "| validation split | point_radius | no-click mIoU | oracle mIoU | ratio | "
         + " | ".join(f"objects: {o}" for o in outcomes)
@@ -156,8 +157,7 @@ def object_misses() -> str:
         "|---" * (5 + len(outcomes)) + "|",
     ]
     commands = []
-    for stem in OBJECT_MISSES_RUNS:
-        record = load_result(f"object_misses/{stem}.json")
+    for record in records:
         made = record.get("checkpoint_command")
         commands.append(
             f"`{record['command']}` ({record['machine']})"
