@@ -94,32 +94,28 @@ def test_next_click_equals_sam2_on_1000_random_error_maps() -> None:
 def _click_depth(gt: np.ndarray, pred: np.ndarray, point: Tensor, label: Tensor) -> int:
     """The exact squared depth of a click in the error region its label names."""
     region = gt & ~pred if int(label) == 1 else ~gt & pred
-    return _squared_depth(region, point.int().tolist())
+    x, y = point.int().tolist()
+    return int(_squared_depths(region)[y, x])
 
 
-def _squared_depth(region: np.ndarray, point: list[int]) -> int:
-    """Exact squared distance from pixel (x, y) of `region` to the nearest pixel outside it or
-    the image."""
-    outside = np.ones((region.shape[0] + 2, region.shape[1] + 2), bool)
+def _squared_depths(region: np.ndarray) -> np.ndarray:
+    """(H, W) exact integer squared distance of each pixel of `region` to the nearest pixel
+    outside it or the image."""
+    height, width = region.shape
+    outside = np.ones((height + 2, width + 2), bool)
     outside[1:-1, 1:-1] = ~region
     oy, ox = np.nonzero(outside)
-    x, y = point
-    return int(((oy - y - 1) ** 2 + (ox - x - 1) ** 2).min())
+    yy, xx = np.mgrid[:height, :width]
+    squared = (yy.reshape(-1, 1) + 1 - oy) ** 2 + (xx.reshape(-1, 1) + 1 - ox) ** 2
+    return squared.min(1).reshape(height, width)
 
 
 def _brute_force_click(gt: np.ndarray, pred: np.ndarray) -> tuple[tuple[int, int], int]:
     """The clicker's rule with exact integer squared distances: the deepest pixel of the deeper
     error region (false negatives win only when strictly deeper), the first in row-major order
     on ties, depth measured to the nearest pixel outside the region or the image."""
-    height, width = gt.shape
-    outside = np.ones((height + 2, width + 2), bool)
-    yy, xx = np.mgrid[:height, :width]
-    depths = []
-    for region in (gt & ~pred, ~gt & pred):
-        outside[1:-1, 1:-1] = ~region
-        oy, ox = np.nonzero(outside)
-        squared = (yy.reshape(-1, 1) + 1 - oy) ** 2 + (xx.reshape(-1, 1) + 1 - ox) ** 2
-        depths.append(squared.min(1))
+    width = gt.shape[1]
+    depths = [_squared_depths(region).ravel() for region in (gt & ~pred, ~gt & pred)]
     fn_at, fp_at = int(depths[0].argmax()), int(depths[1].argmax())
     positive = depths[0][fn_at] > depths[1][fp_at]
     y, x = divmod(fn_at if positive else fp_at, width)
