@@ -13,7 +13,6 @@ naming this class parses without it.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -22,18 +21,17 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.errors import ConfigError
-from lit_gradcam.prompt_types import PAD_LABEL, Prompts
-from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, keep_mask
+from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, keep_mask
+from lit_gradcam.segmenters.sam_family import (
+    SamFamilySegmenter,
+    check_images,
+    encoder_autocast,
+    wants_multimask,
+)
 from lit_gradcam.segmenters.sam_models import build_sam, sam_registry
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
-
-#: `multimask` settings: three candidates only for an ambiguous prompt, always, or never.
-MULTIMASK_MODES = ("auto", "always", "never")
-#: `autocast` settings: the image encoder's dtype under autocast.
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -50,6 +48,9 @@ class SamState:
     input_size: tuple[int, int]
     original_size: tuple[int, int]
     device: torch.device
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
 
 
 def resize_to_input(sam: Sam, images: Tensor) -> Tensor:
@@ -128,34 +129,7 @@ def decode_prompts(
     return decode_masks(sam, embeddings, coords, boxes, multimask)
 
 
-def check_sam_settings(encode_batch_size: int, multimask: str, autocast: str | None) -> None:
-    """A `ConfigError` for a setting every SAM segmenter shares that is out of range."""
-    if multimask not in MULTIMASK_MODES:
-        raise ConfigError(f"multimask must be one of {MULTIMASK_MODES}, got {multimask!r}")
-    if autocast is not None and autocast not in AUTOCAST_DTYPES:
-        raise ConfigError(
-            f"autocast must be None or one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
-        )
-    if encode_batch_size < 1:
-        raise ConfigError(f"encode_batch_size must be >= 1, got {encode_batch_size}")
-
-
-def encoder_autocast(
-    autocast: str | None, device: torch.device
-) -> contextlib.AbstractContextManager:
-    """The image encoder's autocast context for an `autocast` setting (none for None)."""
-    if autocast is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[autocast])
-
-
-def wants_multimask(multimask: str, points: Tensor, boxes: Tensor | None) -> bool:
-    """Whether a prompt set of `points` (G, N, 2) and `boxes` gets three candidates: always,
-    never, or ("auto", SAM's advice) when it is ambiguous: at most one point and no box."""
-    return multimask == "always" or (multimask == "auto" and points.shape[1] <= 1 and boxes is None)
-
-
-class SamSegmenter(Segmenter):
+class SamSegmenter(SamFamilySegmenter):
     """Segment Anything (official `segment_anything` package) as a promptable segmenter.
 
     model_type: "vit_b", "vit_l", "vit_h" (`sam_model_registry`) or "sam_tiny" (a small SAM
@@ -177,6 +151,8 @@ class SamSegmenter(Segmenter):
     name: label in metric keys.
     """
 
+    prompt_device = "cpu"  # the transform maps coordinates in numpy, as the predictor does
+
     def __init__(
         self,
         model_type: str = "vit_b",
@@ -187,45 +163,25 @@ class SamSegmenter(Segmenter):
         mask_choice: str = DEFAULT_MASK_CHOICE,
         name: str = "sam",
     ) -> None:
-        check_sam_settings(encode_batch_size, multimask, autocast)
+        super().__init__(encode_batch_size, multimask, autocast, mask_choice, name)
         if model_type not in sam_registry():
             raise ConfigError(
                 f"SAM model_type {model_type!r} is unknown; known: {sorted(sam_registry())}"
             )
         self.model_type = model_type
         self.checkpoint = checkpoint
-        self.encode_batch_size = encode_batch_size
-        self.multimask = multimask
-        self.autocast = autocast
-        self.mask_choice = check_mask_choice(mask_choice)
-        self.name = name
-        self._sam: Sam | None = None
 
-    @classmethod
-    def from_model(cls, sam: Sam, **kwargs) -> SamSegmenter:
-        """A segmenter around an already built `Sam` (no checkpoint is resolved)."""
-        segmenter = cls(**kwargs)
-        segmenter._sam = sam.eval()
-        return segmenter
+    def _build(self) -> Sam:
+        return build_sam(self.model_type, self.checkpoint)
 
     @property
-    def model(self) -> Sam:
-        """The SAM model, built and loaded from the checkpoint on first access."""
-        if self._sam is None:
-            self._sam = build_sam(self.model_type, self.checkpoint)
-        return self._sam
-
-    def to(self, device: torch.device | str) -> SamSegmenter:
-        self.model.to(device)
-        return self
+    def mask_threshold(self) -> float:
+        return self.model.mask_threshold
 
     @torch.inference_mode()
     def embed(self, images: Tensor) -> SamState:
         """Encode uint8 RGB images (B, 3, H, W): one image-encoder pass per image."""
-        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
-            raise ValueError(
-                f"images must be uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}"
-            )
+        check_images(images)
         sam = self.model
         inputs = resize_to_input(sam, images)
         chunks = [self._encode(sam, chunk) for chunk in inputs.split(self.encode_batch_size, dim=0)]
@@ -244,66 +200,18 @@ class SamSegmenter(Segmenter):
         embeddings = state.embeddings[index.to(state.embeddings.device)]
         return replace(state, embeddings=embeddings)
 
-    def predict(
-        self, state: SamState, prompts: Prompts, heatmaps: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Masks (B, H, W) bool and predicted IoU (B,) for each image's prompts; `heatmaps`
-        (B, H, W) serve `mask_choice: cam`."""
-        logits, scores = self.predict_logits(state, prompts, heatmaps)
-        return logits > self.model.mask_threshold, scores
-
-    @torch.inference_mode()
-    def predict_logits(
-        self, state: SamState, prompts: Prompts, heatmaps: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Mask logits (B, H, W) float at the original size and predicted IoU (B,) of the
-        candidate `mask_choice` keeps.
-
-        Padding points are dropped, as `SamPredictor.predict` is given only real points: images
-        with as many real points are decoded together, one decoder call per point count.
-        """
-        height, width = state.original_size
-        batch = state.embeddings.shape[0]
-        if prompts.batch_size != batch:
-            raise ValueError(f"{prompts.batch_size} prompt sets for {batch} embedded images")
-        prompts.validate(height, width)
-        prompts = prompts.to("cpu")  # the transform maps coordinates in numpy, as the predictor
-        sam = self.model
-        logits = torch.empty(batch, height, width, device=sam.device)
-        scores = torch.empty(batch, device=sam.device)
-        real = prompts.labels != PAD_LABEL
-        counts = real.sum(1)
-        for n_points in counts.unique().tolist():
-            group = (counts == n_points).nonzero()[:, 0]
-            keep = real[group]
-            group_logits, group_scores = self._decode_group(
-                state,
-                state.embeddings[group.to(state.embeddings.device)],
-                prompts.points[group][keep].view(len(group), n_points, 2),
-                prompts.labels[group][keep].view(len(group), n_points),
-                None if prompts.boxes is None else prompts.boxes[group],
-                None if heatmaps is None else heatmaps[group.to(heatmaps.device)],
-            )
-            # float32 out, as under mixed precision the decoder may run in a lower one
-            logits[group.to(sam.device)] = group_logits.float()
-            scores[group.to(sam.device)] = group_scores.float()
-        return logits.to(state.device), scores.to(state.device)
-
     def _decode_group(
         self,
         state: SamState,
-        embeddings: Tensor,
         points: Tensor,
         labels: Tensor,
         boxes: Tensor | None,
         heatmaps: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
-        """(G, H, W) logits and (G,) IoU of the G images whose `embeddings` are given, each with
-        the same number of points (prompts in original-image pixels)."""
         sam = self.model
         multimask = wants_multimask(self.multimask, points, boxes)
         low_res, iou = decode_prompts(
-            sam, state.original_size, embeddings, points, labels, boxes, multimask
+            sam, state.original_size, state.embeddings, points, labels, boxes, multimask
         )
         return keep_mask(
             low_res, iou, self.mask_choice, sam.mask_threshold,

@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from lit_gradcam.prompt_types import PAD_LABEL, Prompts
-from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice, keep_mask
-from lit_gradcam.segmenters.sam import check_sam_settings, encoder_autocast, wants_multimask
+from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, keep_mask
 from lit_gradcam.segmenters.sam2_models import build_sam2_model, check_model_type
+from lit_gradcam.segmenters.sam_family import (
+    SamFamilySegmenter,
+    check_images,
+    encoder_autocast,
+    wants_multimask,
+)
 
 if TYPE_CHECKING:
     from sam2.modeling.sam2_base import SAM2Base
@@ -52,8 +55,11 @@ class Sam2State:
     original_size: tuple[int, int]
     device: torch.device
 
+    def __len__(self) -> int:
+        return len(self.image_embed)
 
-class Sam2Segmenter(Segmenter):
+
+class Sam2Segmenter(SamFamilySegmenter):
     """SAM 2.1 (the `sam2` package, images only) as a promptable segmenter.
 
     model_type: "hiera_t", "hiera_s", "hiera_b+" or "hiera_l" (sam2's configs/sam2.1/ files).
@@ -82,30 +88,17 @@ class Sam2Segmenter(Segmenter):
         mask_choice: str = DEFAULT_MASK_CHOICE,
         name: str = "sam2",
     ) -> None:
-        check_sam_settings(encode_batch_size, multimask, autocast)
+        super().__init__(encode_batch_size, multimask, autocast, mask_choice, name)
         self.model_type = check_model_type(model_type)
         self.checkpoint = checkpoint
-        self.encode_batch_size = encode_batch_size
-        self.multimask = multimask
-        self.autocast = autocast
-        self.mask_choice = check_mask_choice(mask_choice)
-        self.name = name
-        self._model: SAM2Base | None = None
         self._transforms: SAM2Transforms | None = None
 
-    @classmethod
-    def from_model(cls, model: SAM2Base, **kwargs) -> Sam2Segmenter:
-        """A segmenter around an already built SAM 2 model (no checkpoint is resolved)."""
-        segmenter = cls(**kwargs)
-        segmenter._model = model.eval()
-        return segmenter
+    def _build(self) -> SAM2Base:
+        return build_sam2_model(self.model_type, self.checkpoint)
 
     @property
-    def model(self) -> SAM2Base:
-        """The SAM 2.1 model, built and loaded from the checkpoint on first access."""
-        if self._model is None:
-            self._model = build_sam2_model(self.model_type, self.checkpoint)
-        return self._model
+    def mask_threshold(self) -> float:
+        return MASK_THRESHOLD
 
     @property
     def transforms(self) -> SAM2Transforms:
@@ -118,17 +111,10 @@ class Sam2Segmenter(Segmenter):
             )
         return self._transforms
 
-    def to(self, device: torch.device | str) -> Sam2Segmenter:
-        self.model.to(device)
-        return self
-
     @torch.inference_mode()
     def embed(self, images: Tensor) -> Sam2State:
         """Encode uint8 RGB images (B, 3, H, W): one image-encoder pass per image."""
-        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
-            raise ValueError(
-                f"images must be uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}"
-            )
+        check_images(images)
         chunks = [self._encode(chunk) for chunk in images.split(self.encode_batch_size, dim=0)]
         levels = [torch.cat(level) for level in zip(*chunks, strict=True)]
         return Sam2State(
@@ -162,50 +148,6 @@ class Sam2Segmenter(Segmenter):
             high_res_feats=tuple(feat[index] for feat in state.high_res_feats),
         )
 
-    def predict(
-        self, state: Sam2State, prompts: Prompts, heatmaps: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Masks (B, H, W) bool and predicted IoU (B,) for each image's prompts; `heatmaps`
-        (B, H, W) serve `mask_choice: cam`."""
-        logits, scores = self.predict_logits(state, prompts, heatmaps)
-        return logits > MASK_THRESHOLD, scores
-
-    @torch.inference_mode()
-    def predict_logits(
-        self, state: Sam2State, prompts: Prompts, heatmaps: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Mask logits (B, H, W) float at the original size and predicted IoU (B,) of the
-        candidate `mask_choice` keeps.
-
-        Padding points are dropped, as `SAM2ImagePredictor.predict` is given only real points:
-        images with as many real points are decoded together, one decoder call per point count.
-        """
-        height, width = state.original_size
-        batch = state.image_embed.shape[0]
-        if prompts.batch_size != batch:
-            raise ValueError(f"{prompts.batch_size} prompt sets for {batch} embedded images")
-        prompts.validate(height, width)
-        device = self.model.device
-        prompts = prompts.to(device)
-        logits = torch.empty(batch, height, width, device=device)
-        scores = torch.empty(batch, device=device)
-        real = prompts.labels != PAD_LABEL
-        counts = real.sum(1)
-        for n_points in counts.unique().tolist():
-            group = (counts == n_points).nonzero()[:, 0]
-            keep = real[group]
-            group_logits, group_scores = self._decode_group(
-                self.select(state, group),
-                prompts.points[group][keep].view(len(group), n_points, 2),
-                prompts.labels[group][keep].view(len(group), n_points),
-                None if prompts.boxes is None else prompts.boxes[group],
-                None if heatmaps is None else heatmaps[group.to(heatmaps.device)],
-            )
-            # float32 out, as under mixed precision the decoder may run in a lower one
-            logits[group] = group_logits.float()
-            scores[group] = group_scores.float()
-        return logits.to(state.device), scores.to(state.device)
-
     def _decode_group(
         self,
         state: Sam2State,
@@ -214,8 +156,6 @@ class Sam2Segmenter(Segmenter):
         boxes: Tensor | None,
         heatmaps: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
-        """(G, H, W) logits and (G,) IoU for the G images of `state`, each with the same number
-        of points (prompts in original-image pixels on the model's device)."""
         multimask = wants_multimask(self.multimask, points, boxes)
         low_res, iou = self._decode(state, points, labels, boxes, multimask)
         return keep_mask(
