@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import PAD_LABEL, Prompts
 from lit_gradcam.segmenters.base import Segmenter
-from lit_gradcam.segmenters.mask_choice import DEFAULT_MASK_CHOICE, check_mask_choice
+from lit_gradcam.segmenters.mask_choice import check_mask_choice
 
 _Segmenter = TypeVar("_Segmenter", bound="SamFamilySegmenter")
 
@@ -77,12 +77,13 @@ class SamFamilySegmenter(Segmenter):
 
     def __init__(
         self,
-        encode_batch_size: int = 8,
-        multimask: str = "auto",
-        autocast: str | None = None,
-        mask_choice: str = DEFAULT_MASK_CHOICE,
-        name: str = "sam",
+        encode_batch_size: int,
+        multimask: str,
+        autocast: str | None,
+        mask_choice: str,
+        name: str,
     ) -> None:
+        """The shared settings, as each subclass documents them and defaults them."""
         check_sam_settings(encode_batch_size, multimask, autocast)
         self.encode_batch_size = encode_batch_size
         self.multimask = multimask
