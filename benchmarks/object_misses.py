@@ -4,8 +4,9 @@ For a fitted checkpoint and a validation split of class-index masks, runs the me
 (`run_class_maps`, the callback's path) with GrabCut at each `--point-radius` (the radius of its
 definite-foreground seed disc), the no-click `CamConsensusPerObject` and the oracle
 `GroundTruthObjectPoints`, and reports per (radius, strategy) the callback's numbers (mIoU, each
-class's IoU, object hit and stray point rates) and every ground-truth object (connected
-component of one class, 8-connected, at least `MIN_OBJECT_PIXELS`) by its outcome:
+class's IoU, object hit and stray point rates) and every ground-truth object (8-connected
+component of one class, as `ObjectHitRate` counts them, so the hits here are its numerator) by
+its outcome:
 
 - hit: a prompt of its class lies inside it;
 - near: its class got prompts, the nearest within `NEAR_PIXELS` of it (a concavity, a rim);
@@ -58,8 +59,6 @@ from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 
 #: The no-click strategy and the oracle compared, by their default names.
 STRATEGIES = (DEFAULT_OBJECT_PREDICT_STRATEGY, "GroundTruthObjectPoints")
-#: Smaller ground-truth components are slivers of an overlapped object, not objects.
-MIN_OBJECT_PIXELS = 4
 #: A miss whose nearest prompt of the class is this close (px) to the object is "near".
 NEAR_PIXELS = 2.0
 OUTCOMES = ("hit", "near", "far", "no prompt", "class not found")
@@ -82,8 +81,6 @@ def object_outcomes(
         mine = pixels[point_classes == value]
         for component in range(1, count):
             inside = labels == component
-            if inside.sum() < MIN_OBJECT_PIXELS:
-                continue
             if not found[value - 1]:
                 outcome = "class not found"
             elif len(mine) == 0:

@@ -13,6 +13,7 @@ from helpers.benchmark_scripts import load_benchmark
 from PIL import Image
 
 from lit_gradcam.class_map_drawing import class_map_grid
+from lit_gradcam.evaluation.semantic_metrics import ObjectHitRate
 from lit_gradcam.method.objects import ClassMapOutput, ClassMapResult
 from lit_gradcam.prompt_types import Prompts
 
@@ -39,9 +40,9 @@ def test_hits_holes_and_near_misses_are_told_apart() -> None:
     found = np.array([True, True, False])
     outcomes = object_misses.object_outcomes(_scene(), points, classes, found)
     # the ring's prompt sits in its hole, 5 px from it; the first square is hit; (47.6, 33)
-    # rounds to column 48, 2 px right of the second square; the sliver is no object; class 3
-    # was not found
-    assert outcomes == [(1, "far"), (2, "hit"), (2, "near"), (3, "class not found")]
+    # rounds to column 48, 2 px right of the second square; the sliver is an object too, far
+    # from both; class 3 was not found
+    assert outcomes == [(1, "far"), (2, "hit"), (2, "near"), (2, "far"), (3, "class not found")]
 
 
 def test_a_found_class_without_prompts_and_a_point_on_the_ignored_rim() -> None:
@@ -49,7 +50,22 @@ def test_a_found_class_without_prompts_and_a_point_on_the_ignored_rim() -> None:
     outcomes = object_misses.object_outcomes(
         _scene(), points, np.array([3]), np.array([True, True, True])
     )
-    assert outcomes == [(1, "no prompt"), (2, "no prompt"), (2, "no prompt"), (3, "near")]
+    assert outcomes == [(1, "no prompt"), *[(2, "no prompt")] * 3, (3, "near")]
+
+
+def test_its_objects_and_hits_are_the_callbacks_object_hit_rate() -> None:
+    scene = _scene()
+    points = np.array([[15.0, 11.5], [43.0, 8.0], [61.0, 45.0], [55.0, 40.0], [20.0, 20.0]])
+    classes = np.array([1, 2, 2, 3, 3])
+    outcomes = object_misses.object_outcomes(scene, points, classes, np.ones(3, dtype=bool))
+    metric = ObjectHitRate(num_classes=3)
+    metric.update(
+        torch.from_numpy(scene)[None], torch.from_numpy(points)[None].float(),
+        torch.from_numpy(classes)[None],
+    )  # fmt: skip
+    hits = sum(outcome == "hit" for _, outcome in outcomes)
+    assert (hits, len(outcomes)) == (4, 5)  # the ring, a square, the sliver, the disc
+    assert metric.compute().item() == hits / len(outcomes)
 
 
 def test_points_beyond_the_image_are_clamped_onto_its_edge() -> None:
