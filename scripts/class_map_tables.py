@@ -3,6 +3,7 @@ class-map option sweep and the classifier's validation runs (run length, decisio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import yaml
@@ -142,7 +143,10 @@ OBJECT_MISSES_RUNS = (
     "own20000_multi_object_val",
     "own_ring_val",
     "foreign_scenes3500_val",
+    "foreign_scenes_seed7_val",
 )
+#: The quick start's classifier validated with GrabCut at each seed radius (single objects).
+POINT_RADIUS_RUNS = ("point_radius/quickstart_val_r3.json", "point_radius/quickstart_val_r1.json")
 
 
 def object_misses() -> str:
@@ -172,6 +176,31 @@ def object_misses() -> str:
             cells += [fmt(oracle["miou"]), fmt(method["miou"] / oracle["miou"])]
             lines.append("| " + " | ".join(cells + [str(c) for c in counts]) + " |")
     return "\n".join(lines) + "\n\nReproduce: " + "; ".join(commands) + "."
+
+
+def grabcut_point_radius_no_click() -> str:
+    """Every default strategy's IoU on single-object validation at each GrabCut seed radius."""
+    runs = [load_result(relative) for relative in POINT_RADIUS_RUNS]
+    radii = [_point_radius(run["command"]) for run in runs]
+    lines = [
+        "| strategy | " + " | ".join(f"iou, point_radius {r}" for r in radii) + " |",
+        "|---" * (1 + len(runs)) + "|",
+    ]
+    by_strategy = [{row["strategy"]: row for row in run["results"]["rows"]} for run in runs]
+    for name, row in by_strategy[0].items():
+        label = f"{name} (oracle)" if row["uses_ground_truth"] else name
+        ious = " | ".join(fmt(rows[name]["iou"]) for rows in by_strategy)
+        lines.append(f"| {label} | {ious} |")
+    commands = "; ".join(f"`{run['command']}` ({run['machine']})" for run in runs)
+    return "\n".join(lines) + f"\n\nReproduce: {commands}."
+
+
+def _point_radius(command: str) -> int:
+    """The GrabCut seed radius a run's command sets (its results name the segmenter only)."""
+    found = re.search(r"point_radius: (\d+)", command)
+    if found is None:
+        raise ValueError(f"the command sets no point_radius: {command}")
+    return int(found.group(1))
 
 
 def grabcut_point_radius() -> str:

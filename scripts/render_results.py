@@ -24,6 +24,7 @@ from class_map_tables import (
     decision_views,
     fresh_head_steps,
     grabcut_point_radius,
+    grabcut_point_radius_no_click,
     object_misses,
 )
 from click_tables import clicks_per_strategy, clicks_summary
@@ -404,6 +405,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
     "object-misses-val": object_misses,
     "grabcut-point-radius-val": grabcut_point_radius,
+    "grabcut-point-radius-no-click-val": grabcut_point_radius_no_click,
     "mask-choice-val": mask_choice_table,
     "clicks-summary": clicks_summary,
     "clicks-per-strategy": clicks_per_strategy,
