@@ -138,7 +138,8 @@ def class_map_table(stem: str) -> Callable[[], str]:
 
 
 #: The `benchmarks/object_misses.py` runs in the docs, by file stem: the class-map recipes'
-#: checkpoints, and a classifier fitted on the own generator with rings among its classes.
+#: checkpoints on their folders, a classifier fitted on the own generator with rings among its
+#: classes, and the foreign recipe's checkpoint on a fresh foreign folder (seed 7).
 OBJECT_MISSES_RUNS = (
     "own20000_multi_object_val",
     "own_ring_val",
@@ -161,12 +162,8 @@ def object_misses() -> str:
         "|---" * (5 + len(outcomes)) + "|",
     ]
     commands = []
-    for record in records:
-        made = record.get("checkpoint_command")
-        commands.append(
-            f"`{record['command']}` ({record['machine']})"
-            + (f", on the checkpoint of `{made}`" if made else "")
-        )
+    for record in records:  # a command names its checkpoint's own command where it has one
+        commands.append(f"`{record['command']}` ({record['machine']})")
         rows = {(r["point_radius"], r["strategy"]): r for r in record["rows"]}
         for radius in dict.fromkeys(r["point_radius"] for r in record["rows"]):
             method = rows[(radius, DEFAULT_OBJECT_PREDICT_STRATEGY)]
