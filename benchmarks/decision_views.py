@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     model, data = load_multi_label_run(args.ckpt, args.root)
     chosen = (tuple(MULTI_LABEL_VIEW_SCALES), True)
-    thresholds = {views: LabelThreshold() for views in VIEW_SETS}
+    thresholds = {views: LabelThreshold(model.hparams.empty_images) for views in VIEW_SETS}
     with torch.no_grad():
         for images, labels, _ in tqdm(data.val_dataloader(), desc="val batches"):
             for scales, mirror in VIEW_SETS:

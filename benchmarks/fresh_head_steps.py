@@ -78,7 +78,7 @@ def fit_command(name: str, folder: str, overrides: list[str]) -> list[str]:
 def validation_decisions(checkpoint: Path, loader: object) -> dict[str, float]:
     """Macro F1, exact-match share and threshold of a checkpoint's decisions on `loader`."""
     model = ShapeClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    chooser = LabelThreshold()
+    chooser = LabelThreshold(model.hparams.empty_images)
     with torch.no_grad():
         for images, labels, _ in loader:
             chooser.update(model.decision_logits(images), labels)

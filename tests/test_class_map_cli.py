@@ -92,6 +92,40 @@ def test_own_classes_fit_test_and_predict_from_the_same_commands(tmp_path: Path)
         assert row["classes"].split("; ") == [CLASSES[c] for c in classes.nonzero()[:, 0]]
 
 
+def test_images_of_no_class_train_test_and_predict_as_background(tmp_path: Path) -> None:
+    """Empty labels (negatives): the checkpoint says images may hold no class, test counts
+    them, and predict names no class where the classifier finds none, with an all-background
+    index PNG."""
+    root = write_class_map_folder(tmp_path / "mine", {"train": 24, "val": 12, "test": 8}, 4)
+    fit = cli_main(["fit", *_args(tmp_path, root)])
+    assert fit.model.hparams.multi_label and fit.model.hparams.empty_images
+    cli_main(["test", *_args(tmp_path, root), "--ckpt_path", "last"])
+    (results_file,) = (tmp_path / "logs").rglob("results.json")
+    assert json.loads(results_file.read_text())["num_images"] == 8
+
+    predict_dir = tmp_path / "to_predict"
+    predict_dir.mkdir()
+    for stem in ("test_000", "test_001"):  # the first holds no object
+        source = root / "images" / "test" / f"{stem}.png"
+        (predict_dir / f"{stem}.png").write_bytes(source.read_bytes())
+    checkpoint = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    checkpoint["state_dict"]["label_threshold"] = torch.tensor(1.0)  # no probability reaches it
+    strict = tmp_path / "strict.ckpt"
+    torch.save(checkpoint, strict)
+    out = tmp_path / "predictions"
+    with pytest.warns(UserWarning, match=r"2 image\(s\) hold none of the classes.*test_000.png"):
+        cli_main(
+            ["predict", *_args(tmp_path, root), "--ckpt_path", str(strict),
+             "--data.predict_dir", str(predict_dir), "--output.output_dir", str(out)]
+        )  # fmt: skip
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["file"] for row in rows] == ["test_000.png", "test_001.png"]
+    for row in rows:  # no class is kept for lack of another: each image holds none
+        assert row["classes"] == row["areas"] == row["points"] == ""
+        assert not np.array(Image.open(out / row["mask"])).any()
+
+
 def test_a_generated_multi_object_folder_fits_and_its_classes_reach_the_checkpoint(
     tmp_path: Path,
 ) -> None:

@@ -165,3 +165,23 @@ def test_oracles_prompt_every_ground_truth_class_whatever_the_classifier_found()
     assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, gt)
     method = output.results["region/CamConsensus"]
     assert set(method.point_classes[0].tolist()) <= {0, 1}  # only the class found: no class 2
+
+
+def test_a_batch_where_no_class_is_found_or_held_gets_background_maps() -> None:
+    """Images of no class (a folder's empty labels) and a classifier that finds none: the
+    method's maps are background without a point, the oracles still cut the ground truth's."""
+    torch.manual_seed(0)
+    image, gt, _ = _two_objects()
+    normalised = (image.float() / 255 - 0.45) / 0.25
+    model = torchvision.models.resnet18(num_classes=2).eval()
+    pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
+
+    def none(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(images)
+        return logits, torch.zeros_like(logits, dtype=torch.bool)
+
+    for truth in (gt, torch.zeros_like(gt)):
+        output = pipeline.run_class_maps(model, normalised, none, truth)
+        method = output.results["region/CamConsensusPerObject"]
+        assert not method.class_maps.any() and not method.point_classes.any()
+        assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, truth)

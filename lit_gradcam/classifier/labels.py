@@ -1,7 +1,7 @@
 """What the classifier's targets mean: one class per image (softmax) or several (sigmoid).
 
-A folder whose label files list several classes for some image is multi-label: the classifier
-trains a sigmoid head with binary cross-entropy, and an image holds every class whose
+A folder whose label files list several classes for some image, or none, is multi-label: the
+classifier trains a sigmoid head with binary cross-entropy, and an image holds every class whose
 probability reaches a threshold that validation chooses (`LabelThreshold`). Any other folder is
 single-label: softmax cross-entropy and the top class, as the course's.
 """
@@ -27,20 +27,25 @@ def classification_loss(logits: Tensor, targets: Tensor, label_smoothing: float 
     return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
-def found_classes(logits: Tensor, multi_label: bool, threshold: float) -> Tensor:
+def found_classes(
+    logits: Tensor, multi_label: bool, threshold: float, empty_images: bool
+) -> Tensor:
     """(B, C) bool: the classes an image holds. Multi-label: each class whose probability reaches
-    `threshold`, and the most probable one when none does (every image of such a folder holds a
-    class; an image that holds none is the no-shape flag's to say). Single-label: the top one."""
+    `threshold`, and, unless `empty_images` (the training folder held images of no class), the
+    most probable one when none does (every image of such a folder holds a class; an image that
+    holds none is the no-shape flag's to say). Single-label: the top one."""
     if not multi_label:
         return F.one_hot(logits.argmax(1), logits.shape[1]).bool()
-    return _present(logits.float().sigmoid(), threshold)
+    return _present(logits.float().sigmoid(), threshold, not empty_images)
 
 
-def _present(probabilities: Tensor, threshold: float | Tensor) -> Tensor:
-    """Classes (last dim) whose probability reaches `threshold` (broadcast), and the most
-    probable one."""
-    top = F.one_hot(probabilities.argmax(-1), probabilities.shape[-1]).bool()
-    return (probabilities >= threshold) | top
+def _present(probabilities: Tensor, threshold: float | Tensor, at_least_one: bool) -> Tensor:
+    """Classes (last dim) whose probability reaches `threshold` (broadcast), and, when
+    `at_least_one`, the most probable one."""
+    found = probabilities >= threshold
+    if not at_least_one:
+        return found
+    return found | F.one_hot(probabilities.argmax(-1), probabilities.shape[-1]).bool()
 
 
 def macro_f1(found: Tensor, targets: Tensor) -> Tensor:
@@ -61,12 +66,13 @@ class LabelThreshold(Metric):
     """Collects validation probabilities and targets (every rank's) and chooses the threshold
     of `THRESHOLDS` with the best macro F1 (ties: the one nearest 0.5); `compute` returns it
     with the macro F1 and the exact-match share (images whose found classes are all right)
-    that it gives."""
+    that it gives. `empty_images`: as `found_classes` reads it."""
 
     full_state_update = False
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, empty_images: bool, **kwargs: object) -> None:
         super().__init__(**kwargs)
+        self.empty_images = empty_images
         self.add_state("probabilities", default=[], dist_reduce_fx="cat")
         self.add_state("targets", default=[], dist_reduce_fx="cat")
 
@@ -78,7 +84,7 @@ class LabelThreshold(Metric):
         probabilities = dim_zero_cat(self.probabilities)
         targets = dim_zero_cat(self.targets).bool()
         thresholds = THRESHOLDS.to(probabilities.device)
-        found = _present(probabilities[None], thresholds[:, None, None])
+        found = _present(probabilities[None], thresholds[:, None, None], not self.empty_images)
         scores = macro_f1(found, targets[None].expand_as(found))
         best = (scores >= scores.max() - 1e-12).nonzero()[:, 0]
         index = best[(thresholds[best] - 0.5).abs().argmin()]
@@ -89,10 +95,11 @@ class LabelThreshold(Metric):
         }
 
 
-def folder_label_kind(data: object, given: list[str] | None) -> tuple[list[str] | None, bool]:
-    """The classifier's `classes` and `multi_label` for a training datamodule that reads a
-    folder (`classes`, `semantic`, `multi_label`): the folder's classes.txt names (None for a
-    course folder, whose classes are the five shapes). ConfigError when `given` names others."""
+def folder_label_kind(data: object, given: list[str] | None) -> tuple[list[str] | None, bool, bool]:
+    """The classifier's `classes`, `multi_label` and `empty_images` for a training datamodule
+    that reads a folder (`classes`, `semantic`, `multi_label`, `empty_images`): the folder's
+    classes.txt names (None for a course folder, whose classes are the five shapes).
+    ConfigError when `given` names others."""
     names = list(data.classes)
     if given is not None and [c.lower() for c in given] != [c.lower() for c in names]:
         raise ConfigError(
@@ -100,7 +107,7 @@ def folder_label_kind(data: object, given: list[str] | None) -> tuple[list[str] 
             "classes.txt, or the five shapes without one): drop model.classes to take the "
             "folder's"
         )
-    return (names if data.semantic else None), bool(data.multi_label)
+    return (names if data.semantic else None), bool(data.multi_label), bool(data.empty_images)
 
 
 def reset_head(model: nn.Module) -> None:

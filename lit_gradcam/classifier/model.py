@@ -79,8 +79,12 @@ class ShapeClassifier(L.LightningModule):
             given here must match the training folder's.
         multi_label: whether an image may hold several classes (a sigmoid head, and a class
             threshold chosen on validation) or exactly one (softmax). The training folder
-            decides when `fit` starts (multi-label when any label file lists several classes);
-            saved in the checkpoint.
+            decides when `fit` starts (multi-label when any label file lists several classes,
+            or none); saved in the checkpoint.
+        empty_images: whether an image may hold none of the classes (a multi-label folder
+            some of whose label files are empty): a multi-label image then holds only the
+            classes over the threshold, else at least its most probable one. The training
+            folder decides when `fit` starts; saved in the checkpoint.
         arch: torchvision ResNet name.
         weights: what `fit` starts from: a torchvision weight enum name (e.g.
             ``IMAGENET1K_V1``), ``shapes`` (`lit_gradcam.classifier.shapes_weights`) or None
@@ -114,6 +118,7 @@ class ShapeClassifier(L.LightningModule):
         self,
         classes: list[str] | None = None,
         multi_label: bool = False,
+        empty_images: bool = False,
         arch: str = "resnet18",
         weights: str | None = None,
         lr: float = 2e-3,
@@ -165,7 +170,8 @@ class ShapeClassifier(L.LightningModule):
 
     def found_classes(self, logits: Tensor) -> Tensor:
         """(B, C) bool: the classes each image holds, as this classifier reads its logits."""
-        return found_classes(logits, self.hparams.multi_label, float(self.label_threshold))
+        hp = self.hparams
+        return found_classes(logits, hp.multi_label, float(self.label_threshold), hp.empty_images)
 
     def decision_logits(self, images: Tensor) -> Tensor:
         """The logits (B, C) every decision about `images` reads (validation, its threshold,
@@ -188,7 +194,7 @@ class ShapeClassifier(L.LightningModule):
         are exactly their classes (multi-label); and the multi-label threshold's chooser."""
         if self.hparams.multi_label:
             self.val_acc, self.test_acc = MeanMetric(), MeanMetric()
-            self.val_threshold = LabelThreshold()
+            self.val_threshold = LabelThreshold(self.hparams.empty_images)
         else:
             count = len(self.class_names)
             self.val_acc = MulticlassAccuracy(count, average="micro")
@@ -230,14 +236,19 @@ class ShapeClassifier(L.LightningModule):
         fresh = weights not in PRETRAINED_LOADERS or self.class_names != CLASSES
         return weights is not None and fresh
 
-    def _set_label_kind(self, classes: list[str] | None, multi_label: bool) -> None:
-        """Set `classes` and `multi_label`, rebuilding the network and metrics if they change."""
+    def _set_label_kind(
+        self, classes: list[str] | None, multi_label: bool, empty_images: bool
+    ) -> None:
+        """Set `classes`, `multi_label` and `empty_images`, rebuilding the network if the first
+        two change, and the metrics if any does."""
         hp = self.hparams
-        if (hp.classes, hp.multi_label) == (classes, multi_label):
+        if (hp.classes, hp.multi_label, hp.empty_images) == (classes, multi_label, empty_images):
             return
-        hp.classes, hp.multi_label = classes, multi_label
-        self.model = self._build_backbone()
-        self._apply_memory_format()
+        if (hp.classes, hp.multi_label) != (classes, multi_label):
+            hp.classes, hp.multi_label = classes, multi_label
+            self.model = self._build_backbone()
+            self._apply_memory_format()
+        hp.empty_images = empty_images
         self._build_metrics()
 
     def _build_backbone(self, weights: str | None = None) -> nn.Module:
@@ -310,7 +321,11 @@ class ShapeClassifier(L.LightningModule):
         state.setdefault("input_size", torch.zeros(2, dtype=torch.int64))
         state.setdefault("label_threshold", torch.tensor(0.5))
         hyper = checkpoint.get("hyper_parameters", {})
-        self._set_label_kind(hyper.get("classes"), bool(hyper.get("multi_label", False)))
+        self._set_label_kind(
+            hyper.get("classes"),
+            bool(hyper.get("multi_label", False)),
+            bool(hyper.get("empty_images", False)),
+        )
         for key in [key for key in state if key.startswith(EARLIER_FLAG_KEYS)]:
             del state[key]
         found = [re.match(r"model\.layer(\d)\.", key) for key in state]

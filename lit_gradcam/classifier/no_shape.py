@@ -4,7 +4,8 @@ A callback of the classifier's runs, so the classifier itself does one job. When
 trains a `ShapePresence` net in a short phase of its own (`PresenceTraining`, a single-device
 run on the datamodule's training split: its own optimizer and schedule, nothing shared with the
 ResNet's), then calibrates a threshold at each of fit's validations: the `quantile` of the
-validation images' presence scores (every one of them holds a shape). The net and threshold live
+presence scores of the validation images that hold a shape (all of them, but in a folder with
+images of no class). The net and threshold live
 in every checkpoint fit saves (the callback's state), so `predict --ckpt_path ...` flags from one
 command, and a resumed fit does not train the net again.
 
@@ -34,7 +35,7 @@ class NoShapeFlag(L.Callback):
         steps: optimizer steps of the presence phase; None: as many as the classifier's run as
             configured (`schedule.configured_steps`: not the longer run a fresh head gets, as
             the presence net has no new head to learn); 0 turns the flag off.
-        quantile: share of the validation images (which all hold a shape) that the flag would
+        quantile: share of the validation images that hold a shape which the flag would
             mark: the threshold is that quantile of their presence scores. A larger share flags
             more of the images without a shape, and more of those with one.
         lr: peak learning rate of the phase's one-cycle AdamW.
@@ -109,7 +110,11 @@ class NoShapeFlag(L.Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if self.net is not None and trainer.state.fn == "fit" and not trainer.sanity_checking:
-            self._scores.update(self.scores(batch[0]))
+            images, targets = batch[0], batch[1]
+            if targets.ndim == 2:  # multi-hot: images of no class are not the ones to calibrate on
+                images = images[targets.bool().any(1)]
+            if len(images):
+                self._scores.update(self.scores(images))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Calibrate on this validation's scores, every rank's."""

@@ -1,7 +1,8 @@
 """The classes of a dataset folder, its label files, and how labels and index masks agree.
 
     ROOT/classes.txt                 optional: one class name per line, in label-index order
-    ROOT/labels/{split}/{stem}.txt   one class name per line: each class the image holds, once
+    ROOT/labels/{split}/{stem}.txt   one class name per line: each class the image holds, once;
+                                     with classes.txt, an empty file: the image holds none
 
 classes.txt is read as utf-8 (a BOM tolerated); each line is stripped and blank lines are
 skipped. Its i-th name is label index i - 1 and mask value i: 0 is background, so no class may be
@@ -104,9 +105,10 @@ class FolderClasses:
         return ", ".join(self.names[i] for i in indices) or "no class"
 
     def read_label(self, path: Path) -> tuple[int, ...]:
-        """The class indices a label file lists, ascending; LabelError if it is unreadable,
-        empty, names an unknown class or a class twice, or lists several classes in a folder
-        without classes.txt."""
+        """The class indices a label file lists, ascending (none for an empty file of a folder
+        with classes.txt: an image of none of its classes); LabelError if it is unreadable,
+        names an unknown class or a class twice, or, in a folder without classes.txt, is empty
+        or lists several classes."""
         try:
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
@@ -114,7 +116,7 @@ class FolderClasses:
                 "unreadable label file(s)", f"{type(error).__name__}: {error}"
             ) from error
         names = [line.strip() for line in text.splitlines() if line.strip()]
-        if not names:
+        if not names and not self.semantic:
             raise LabelError(
                 "empty label file(s) (expected the class name(s) of the image, one per line)", ""
             )
@@ -140,16 +142,17 @@ class FolderClasses:
             )
         return tuple(sorted(counts))
 
-    def lists_several(self, root: Path, skip: str) -> bool:
-        """Whether a label file of a split of `root` other than `skip` lists several classes;
-        files that do not parse are that split's to report, and count as not."""
+    def label_sizes(self, root: Path, skip: str) -> set[int]:
+        """How many classes the label files of the splits of `root` other than `skip` list
+        (each count once); files that do not parse are their split's to report, and are left
+        out."""
+        sizes = set()
         for path in _label_files(root, skip):
             try:
-                if len(self.read_label(path)) > 1:
-                    return True
+                sizes.add(len(self.read_label(path)))
             except LabelError:
                 continue
-        return False
+        return sizes
 
     def mask_classes(self, mask: np.ndarray) -> tuple[int, ...]:
         """The class indices (ascending) an index mask holds, background and ignored pixels

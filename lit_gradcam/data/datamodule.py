@@ -168,8 +168,13 @@ class ShapesDataModule(LightningDataModule):
 
     @property
     def multi_label(self) -> bool:
-        """Whether some label file of the folder lists several classes."""
+        """Whether some label file of the folder lists several classes, or none."""
         return bool(self._first_split("multi_label"))
+
+    @property
+    def empty_images(self) -> bool:
+        """Whether some label file of the folder lists no class."""
+        return bool(self._first_split("empty_images"))
 
     def _first_split(self, attribute: str) -> object:
         """An attribute every split of one folder shares, from the first split read."""

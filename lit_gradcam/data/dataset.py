@@ -78,8 +78,10 @@ class ShapesFolder(Dataset):
 
     classes: the folder's class names (classes.txt, or CLASSES without it);
     semantic: whether the folder has a classes.txt (index masks);
-    multi_label: whether a label file of any split of the folder lists several classes, so that
-    every split of one folder serves the same target format;
+    multi_label: whether a label file of any split of the folder lists several classes or none
+    (classes.txt folders only), so that every split of one folder serves the same target format;
+    empty_images: whether a label file of any split lists no class (an image of none of the
+    classes: the classifier may then find none);
     labels: per item, its class index (int), or when `multi_label` the tuple of its indices.
     """
 
@@ -106,9 +108,11 @@ class ShapesFolder(Dataset):
             pixels = {stem: mask for stem, (mask, _) in binary.items()}
             soft = {stem for stem, (_, is_soft) in binary.items() if is_soft}
         problems.raise_any(self.split, self.root)
-        self.multi_label = self.semantic and (
-            any(len(labels[s]) > 1 for s in self.stems) or found.lists_several(self.root, split)
-        )
+        sizes = {len(labels[s]) for s in self.stems}  # how many classes the labels list
+        if self.semantic:
+            sizes |= found.label_sizes(self.root, split)
+        self.empty_images = 0 in sizes
+        self.multi_label = self.semantic and bool(sizes - {1})
         self.labels = [labels[s] if self.multi_label else labels[s][0] for s in self.stems]
         self.image_paths = [files["images"][s] for s in self.stems]
         self.mask_paths = [files["masks"][s] for s in self.stems]

@@ -23,6 +23,7 @@ from lit_gradcam.imaging import denormalize_to_uint8
 from lit_gradcam.method.results import cat_prompts
 from lit_gradcam.prompt_types import FOREGROUND, PAD_LABEL, Prompts
 from lit_gradcam.prompts.base import PromptStrategy
+from lit_gradcam.prompts.objects import no_objects
 from lit_gradcam.segmenters.base import Segmenter
 
 
@@ -180,6 +181,9 @@ def run_class_maps(
     heatmaps: dict[CamSpec, Tensor] = {}
     size = tuple(images.shape[-2:] if originals is None else originals.shape[-2:])
     for spec in dict.fromkeys([s.cam or default_cam for s in strategies] + [default_cam]):
+        if len(image) == 0:  # no image of the batch holds a class the classifier found
+            heatmaps[spec] = images.new_zeros(0, *size)
+            continue
         heat = compute_heatmaps(model, images[image], spec, targets=cls)[0]
         heatmaps[spec] = resize_heatmaps(heat, size)
     images_uint8 = denormalize_to_uint8(images.detach()) if originals is None else originals
@@ -199,7 +203,10 @@ def run_class_maps(
             pair_image, pair_cls = pairs[oracle]
             heat = gt_pairs.float() if oracle else heatmaps[strategy.cam or default_cam]
             gt = gt_pairs if oracle else None
-            cut = strategy.segment_objects(heat, segmenter, states[oracle], gt)
+            if len(pair_image) == 0:  # no image of the batch holds a class: nothing to cut
+                cut = no_objects(heat)
+            else:
+                cut = strategy.segment_objects(heat, segmenter, states[oracle], gt)
             maps = merge_class_maps(cut.masks, heat, pair_image, pair_cls, batch, num_classes)
             prompts, point_classes = per_image_points(
                 cut.points, cut.valid, pair_image, pair_cls, batch

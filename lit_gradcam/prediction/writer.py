@@ -253,6 +253,8 @@ class MaskWriter(BasePredictionWriter):
                 f"{', '.join(flagged[:3])}{more}): their class and mask are guesses; "
                 f"no_shape is true in {CSV_NAME}"
             )
+        if self.class_maps:
+            _say_which_hold_no_class(rows)
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
@@ -294,3 +296,16 @@ def _points_text(prompts: Prompts) -> str:
         f"{x:.1f} {y:.1f} {int(label)}"
         for (x, y), label in zip(points.tolist(), labels.tolist(), strict=True)
     )
+
+
+def _say_which_hold_no_class(rows: list[dict[str, str]]) -> None:
+    """Name the images in which the classifier found none of its classes (a classifier trained
+    with images of no class may say so): their index PNGs are all background."""
+    empty = sorted(row["file"] for row in rows if not row.get("error") and not row["classes"])
+    if empty:
+        more = ", ..." if len(empty) > 3 else ""
+        rank_zero_warn(
+            f"{len(empty)} image(s) hold none of the classes, as the classifier reads them ("
+            f"{', '.join(empty[:3])}{more}): their index PNG is all background; classes is "
+            f"empty in {CSV_NAME}"
+        )

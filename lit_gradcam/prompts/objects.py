@@ -65,7 +65,8 @@ def _united(
     return ObjectSegmentation(points, valid, (union > 0).view(count, height, width))
 
 
-def _nothing(heatmaps: Tensor) -> ObjectSegmentation:
+def no_objects(heatmaps: Tensor) -> ObjectSegmentation:
+    """No object in any of `heatmaps` (P, H, W): no point, empty masks."""
     count = len(heatmaps)
     return ObjectSegmentation(
         heatmaps.new_zeros(count, 0, 2),
@@ -131,7 +132,7 @@ class PerObject(PromptStrategy):
         heat, valid = self.objects(heatmaps)
         rows = valid.nonzero()
         if len(rows) == 0:
-            return _nothing(heatmaps)
+            return no_objects(heatmaps)
         gt = None if gt_masks is None else gt_masks[rows[:, 0]]
         chosen = segmenter.select(state, rows[:, 0])
         prompts, masks, _ = self.strategy.segment(
@@ -213,7 +214,7 @@ class GroundTruthObjects(PromptStrategy):
         components, valid = self.objects(gt_masks.to(heatmaps.device))
         rows = valid.nonzero()
         if len(rows) == 0:
-            return _nothing(heatmaps)
+            return no_objects(heatmaps)
         prompts = self._object_prompts(components[rows[:, 0], rows[:, 1]])
         masks, _ = segmenter.predict(segmenter.select(state, rows[:, 0]), prompts)
         return _united(rows, prompts, masks, len(heatmaps), components.shape[1])

@@ -41,31 +41,43 @@ def test_loss_is_cross_entropy_for_indices_and_binary_for_multi_hot() -> None:
     torch.testing.assert_close(multi, bce)
 
 
-def test_found_classes_read_a_threshold_and_always_keep_the_top_class() -> None:
+def test_found_classes_read_a_threshold_and_keep_the_top_class_unless_images_may_be_empty() -> None:
     logits = torch.logit(torch.tensor([[0.9, 0.6, 0.2], [0.3, 0.1, 0.2]]))
-    assert found_classes(logits, True, 0.5).tolist() == [[True, True, False], [True, False, False]]
-    assert found_classes(logits, True, 0.95).tolist() == [
+    assert found_classes(logits, True, 0.5, False).tolist() == [
+        [True, True, False],
+        [True, False, False],
+    ]
+    assert found_classes(logits, True, 0.95, False).tolist() == [
         [True, False, False],
         [True, False, False],
     ]
-    assert found_classes(logits, False, 0.0).tolist() == [
+    assert found_classes(logits, True, 0.5, True).tolist() == [
+        [True, True, False],
+        [False, False, False],
+    ]
+    assert found_classes(logits, False, 0.0, False).tolist() == [
         [True, False, False],
         [True, False, False],
     ]
 
 
-def test_threshold_is_the_best_macro_f1_of_the_grid_over_every_batch() -> None:
+@pytest.mark.parametrize("empty_images", [False, True])
+def test_threshold_is_the_best_macro_f1_of_the_grid_over_every_batch(empty_images: bool) -> None:
     generator = torch.Generator().manual_seed(0)
     targets = torch.rand(200, 4, generator=generator) < 0.4
+    if empty_images:
+        targets[::7] = False  # images of no class
     noise = torch.randn(200, 4, generator=generator)
     logits = (targets.float() * 2 - 1) * 1.2 + noise
-    chooser = LabelThreshold()
+    chooser = LabelThreshold(empty_images)
     for part in range(4):  # batches accumulate
         rows = slice(part * 50, (part + 1) * 50)
         chooser.update(logits[rows], targets[rows].float())
     chosen = chooser.compute()
     probabilities = torch.sigmoid(logits).numpy()
     top = np.eye(4, dtype=bool)[probabilities.argmax(1)]
+    if empty_images:  # no class is kept for lack of another
+        top[:] = False
     scores = [
         _numpy_macro_f1((probabilities >= t) | top, targets.numpy()) for t in THRESHOLDS.tolist()
     ]
@@ -80,8 +92,9 @@ def test_threshold_is_the_best_macro_f1_of_the_grid_over_every_batch() -> None:
 class _Folder:
     """The attributes a training datamodule exposes about its folder."""
 
-    def __init__(self, classes, semantic: bool, multi_label: bool) -> None:
+    def __init__(self, classes, semantic: bool, multi_label: bool, empty: bool = False) -> None:
         self.classes, self.semantic, self.multi_label = classes, semantic, multi_label
+        self.empty_images = empty
 
 
 def _multi_label_batches() -> tuple[DataLoader, torch.Tensor, torch.Tensor]:
@@ -103,7 +116,7 @@ def test_a_multi_label_folder_trains_a_sigmoid_head_and_its_checkpoint_keeps_the
     loader, images, targets = _multi_label_batches()
     model = ShapeClassifier(lr=1e-2, augmentation=None)
     trainer = make_trainer(max_steps=80, limit_val_batches=1.0, check_val_every_n_epoch=80)
-    model._set_label_kind(["Hexagon", "Cross", "Arrow"], multi_label=True)  # as a folder sets it
+    model._set_label_kind(["Hexagon", "Cross", "Arrow"], True, False)  # as a folder sets it
     trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)
     assert model.class_names == ("Hexagon", "Cross", "Arrow")
     model.eval()
@@ -130,7 +143,7 @@ def test_a_multi_label_decision_reads_an_image_and_its_mirror_alike() -> None:
     torch.manual_seed(0)
     images = torch.randn(3, 3, 32, 48)
     multi = ShapeClassifier(augmentation=None, stages=2).eval()
-    multi._set_label_kind(["Hexagon", "Cross", "Arrow"], multi_label=True)
+    multi._set_label_kind(["Hexagon", "Cross", "Arrow"], multi_label=True, empty_images=False)
     with torch.no_grad():
         plain, mirrored = multi(images), multi(images.flip(-1))
         logits, found = multi.classify(images)
@@ -144,12 +157,14 @@ def test_a_multi_label_decision_reads_an_image_and_its_mirror_alike() -> None:
 
 def test_classes_that_disagree_with_the_folder_are_refused() -> None:
     folder = _Folder(("Hexagon", "Cross"), semantic=True, multi_label=False)
-    assert folder_label_kind(folder, None) == (["Hexagon", "Cross"], False)
-    assert folder_label_kind(folder, ["hexagon", "cross"]) == (["Hexagon", "Cross"], False)
+    assert folder_label_kind(folder, None) == (["Hexagon", "Cross"], False, False)
+    assert folder_label_kind(folder, ["hexagon", "cross"]) == (["Hexagon", "Cross"], False, False)
+    negatives = _Folder(("Hexagon", "Cross"), semantic=True, multi_label=True, empty=True)
+    assert folder_label_kind(negatives, None) == (["Hexagon", "Cross"], True, True)
     with pytest.raises(ConfigError, match="not the training folder's"):
         folder_label_kind(folder, ["cross", "hexagon"])
     course = _Folder(("circle", "square", "triangle", "star", "diamond"), False, False)
-    assert folder_label_kind(course, None) == (None, False)
+    assert folder_label_kind(course, None) == (None, False, False)
 
 
 @pytest.mark.parametrize("other_classes", [False, True])

@@ -3,6 +3,8 @@ validations, its state in the checkpoint, and nothing shared with the classifier
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
@@ -83,6 +85,21 @@ def test_the_threshold_is_the_quantile_of_the_validation_scores_and_lives_in_the
     assert loaded.threshold == flag.threshold
     torch.testing.assert_close(loaded.net.state_dict(), flag.net.state_dict())
     assert not any(key.startswith("presence") for key in torch.load(checkpoint)["state_dict"])
+
+
+def test_images_of_no_class_are_left_out_of_the_calibration() -> None:
+    """A multi-label folder may hold images of no class: the threshold is a quantile of the
+    scores of images that hold a shape, so those are the only ones collected."""
+    torch.manual_seed(0)
+    flag = NoShapeFlag()
+    flag._load_net(ShapePresence().state_dict())
+    images = torch.randn(4, 3, 32, 40)
+    targets = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    fitting = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=False)
+    flag.on_validation_batch_end(fitting, None, None, (images, targets, None), 0)
+    flag.on_validation_batch_end(fitting, None, None, (images[:1], targets[:1], None), 1)
+    with torch.no_grad():
+        torch.testing.assert_close(flag._scores.compute(), flag.scores(images[[1, 3]]))
 
 
 def test_a_resumed_fit_keeps_the_trained_net(make_trainer, tmp_path) -> None:

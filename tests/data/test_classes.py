@@ -86,6 +86,21 @@ def test_multi_label_is_a_folder_property(tmp_path: Path):
         ShapesFolder(tmp_path, "test")
 
 
+def test_an_empty_label_of_a_classes_folder_is_an_image_of_no_class(tmp_path: Path):
+    """Its mask holds no class (background and ignored pixels only); the folder turns
+    multi-label, as a softmax cannot say "none", and says it has such images."""
+    write_classes(tmp_path, "circle", "square")
+    write_item(tmp_path, "train", "a", _index_mask((2, slice(0, 4), slice(0, 4))), "square")
+    rim = _index_mask((255, slice(0, 1), slice(0, W)))
+    write_item(tmp_path, "train", "none", rim, "\n")
+    write_item(tmp_path, "val", "b", _index_mask((1, slice(0, 4), slice(0, 4))), "circle")
+    data = ShapesFolder(tmp_path, "train")
+    assert data.multi_label and data.empty_images and data.labels == [(1,), ()]
+    assert data[1][1].tolist() == [0.0, 0.0] and data[0][1].tolist() == [0.0, 1.0]
+    val = ShapesFolder(tmp_path, "val")  # a folder property: every split serves multi-hot
+    assert val.multi_label and val.empty_images and val[0][1].tolist() == [1.0, 0.0]
+
+
 def test_course_folder_stays_single_label_with_binary_masks(tmp_path: Path):
     write_item(tmp_path, "train", "a", (TWO > 0) * 255, "Circle")
     data = ShapesFolder(tmp_path, "train")
@@ -93,6 +108,14 @@ def test_course_folder_stays_single_label_with_binary_masks(tmp_path: Path):
     _, target, mask = data[0]
     assert target.dtype == torch.int64 and int(target) == 0
     assert mask.dtype == torch.bool and (mask.numpy() == (TWO > 0)).all()
+
+
+def test_an_empty_label_without_classes_txt_is_an_error(tmp_path: Path):
+    """A course folder's image holds exactly one shape: an empty label is a broken file."""
+    write_item(tmp_path, "train", "a", np.zeros((H, W), np.uint8), " \n")
+    with pytest.raises(DatasetError, match=r"1 empty label file\(s\)") as e:
+        ShapesFolder(tmp_path, "train")
+    assert str(tmp_path / "labels" / "train" / "a.txt") in str(e.value)
 
 
 def test_several_classes_without_classes_txt_is_an_error(tmp_path: Path):
@@ -118,9 +141,13 @@ def test_every_bad_file_of_a_semantic_split_is_named_in_one_error(tmp_path: Path
     assert message.startswith(f"split 'train' of {tmp_path} has 6 bad or missing file(s):")
     masks, labels = tmp_path / "masks" / "train", tmp_path / "labels" / "train"
     groups = {
-        "1 label(s) that disagree with their mask's classes": (
+        "2 label(s) that disagree with their mask's classes": (
             labels / "disagree.txt",
             f" lists class0; its mask {masks / 'disagree.png'} holds class0, class2",
+        ),
+        "2 label(s) that disagree": (
+            labels / "empty.txt",
+            f" lists no class; its mask {masks / 'empty.png'} holds class0, class2",
         ),
         "1 mask value(s) with no class (1..12 name the classes of": (masks / "stray.png", ": 13"),
         "1 colour mask(s) where class indices are expected": (masks / "colour.png", ": mode 'RGB'"),
@@ -128,7 +155,6 @@ def test_every_bad_file_of_a_semantic_split_is_named_in_one_error(tmp_path: Path
             labels / "unknown.txt",
             ": 'blob'",
         ),
-        "1 empty label file(s)": (labels / "empty.txt", ""),
         "1 label(s) listing a class more than once": (labels / "twice.txt", ": 'class0'"),
     }
     for title, (path, detail) in groups.items():

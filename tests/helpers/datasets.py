@@ -36,12 +36,15 @@ CLASS_MAP_CLASSES = ("Bar", "Block", "Dot")
 CLASS_MAP_COLOURS = {1: (220, 40, 40), 2: (40, 200, 60), 3: (40, 80, 230)}
 
 
-def _class_map_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A 32x48 image of 1-3 flat objects (a class each: a bar, a block, a dot) over noise."""
+def _class_map_scene(
+    rng: np.random.Generator, empty: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 32x48 image of 1-3 flat objects (a class each: a bar, a block, a dot) over noise, or of
+    none when `empty`."""
     image = rng.integers(0, 60, (32, 48, 3)).astype(np.uint8)
     mask = np.zeros((32, 48), dtype=np.uint8)
     ys, xs = np.mgrid[:32, :48]
-    for _ in range(rng.integers(1, 4)):
+    for _ in range(0 if empty else rng.integers(1, 4)):
         value = int(rng.integers(1, 4))
         x, y = int(rng.integers(6, 42)), int(rng.integers(6, 26))
         if value == 1:
@@ -55,9 +58,10 @@ def _class_map_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def write_class_map_folder(root: Path, sizes: dict[str, int]) -> Path:
+def write_class_map_folder(root: Path, sizes: dict[str, int], empty_every: int = 0) -> Path:
     """A folder of the three classes above, 1-3 objects per image, index masks as palette PNGs,
-    its classes.txt and labels listing each image's classes."""
+    its classes.txt and labels listing each image's classes; with `empty_every` n, every n-th
+    image of a split holds no object (an empty label)."""
     rng = np.random.default_rng(0)
     root.mkdir(parents=True)
     (root / "classes.txt").write_text("\n".join(CLASS_MAP_CLASSES) + "\n")
@@ -65,7 +69,7 @@ def write_class_map_folder(root: Path, sizes: dict[str, int]) -> Path:
         for kind in ("images", "masks", "labels"):
             (root / kind / split).mkdir(parents=True)
         for index in range(count):
-            image, mask = _class_map_scene(rng)
+            image, mask = _class_map_scene(rng, bool(empty_every) and index % empty_every == 0)
             stem = f"{split}_{index:03d}"
             Image.fromarray(image).save(root / "images" / split / f"{stem}.png")
             palette = Image.fromarray(mask).convert("P")  # index masks as palette PNGs
