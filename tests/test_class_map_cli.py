@@ -14,7 +14,7 @@ from helpers.datasets import write_class_map_folder
 from PIL import Image
 
 from lit_gradcam.classifier import ShapeClassifier
-from lit_gradcam.cli import cli_main
+from lit_gradcam.cli import cli_main, main
 from lit_gradcam.data.image_folder import ImageFolder
 from lit_gradcam.method.pipeline import default_object_strategies
 
@@ -147,3 +147,31 @@ def test_a_generated_multi_object_folder_fits_and_its_classes_reach_the_checkpoi
     assert fit.model.class_names == ("heart", "arrow", "ring")
     saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert saved["hyper_parameters"]["classes"] == ["heart", "arrow", "ring"]
+
+
+def test_a_folder_of_several_image_sizes_trains_and_tests_at_data_image_size(
+    tmp_path: Path, capsys
+) -> None:
+    """A user's photos differ in size: without data.image_size the error names the odd files
+    and the setting; with it, fit trains at that size and test scores every image at it."""
+    root = write_class_map_folder(tmp_path / "mine", {"train": 24, "val": 8, "test": 8})
+    for split in ("train", "val", "test"):
+        for kind in ("images", "masks"):  # every third item at twice the size
+            for path in sorted((root / kind / split).glob("*.png"))[::3]:
+                with Image.open(path) as picture:
+                    picture.resize((96, 64), Image.Resampling.NEAREST).save(path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *_args(tmp_path, root)])
+    message = str(exit_info.value.code)
+    assert "set data.image_size" in message and str(root / "images" / "train") in message
+    assert "Traceback" not in capsys.readouterr().err
+
+    sized = [*_args(tmp_path, root), "--data.image_size", "[32, 48]"]
+    fit = cli_main(["fit", *sized])
+    assert fit.model.input_size.tolist() == [32, 48]
+    cli_main(["test", *sized, "--ckpt_path", "last"])
+    (results_file,) = (tmp_path / "logs").rglob("results.json")
+    results = json.loads(results_file.read_text())
+    assert results["num_images"] == 8
+    oracle = next(r for r in results["rows"] if r["strategy"] == "GroundTruthObjectPoints")
+    assert oracle["object_hit_rate"] == 1.0

@@ -47,8 +47,12 @@ class ShapesDataModule(LightningDataModule):
             (`background`: "natural" offline, or "cifar10").
         generate: if False, `root` must already hold a dataset; nothing is generated.
         predict_dir: a folder of images of any size for `python main.py predict`.
-        image_size: (height, width) at which predict classifies them; None: the size the
-            checkpoint was trained at (the generator's for a checkpoint that does not say).
+        image_size: (height, width) every image is read at: the folder's (fit, validate and
+            test read its images resized and its masks by nearest pixel, so images of several
+            sizes or large photos serve one size, and scores are taken at it) and predict's
+            (classified at it). None: the folder's own size, which all its images must share,
+            and for predict the size the checkpoint was trained at (the generator's for a
+            checkpoint that does not say).
         shapes, objects, object_size, max_overlap, rotation: what the generator draws.
             `shapes`: shapes of its bank, the folder's classes in label-index order (None: the
             course's five); `objects`: (min, max) per image; `shapes` given or more than one
@@ -146,7 +150,7 @@ class ShapesDataModule(LightningDataModule):
         wanted = ("train", "val", "test") if stage is None else STAGE_SPLITS.get(stage, ())
         for split in wanted:
             if split not in self.splits:
-                self.splits[split] = ShapesFolder(self.root, split)
+                self.splits[split] = ShapesFolder(self.root, split, size=self.hparams.image_size)
         sizes = {name: split.image_size for name, split in self.splits.items()}
         if len(set(sizes.values())) > 1:
             listed = ", ".join(f"{name} {h}x{w}" for name, (h, w) in sizes.items())
@@ -198,7 +202,8 @@ class ShapesDataModule(LightningDataModule):
             raise DatasetError(
                 f"split 'test' of {self.root} holds {split.image_size[0]}x{split.image_size[1]} "
                 f"images (height x width), the checkpoint was trained at {trained[0]}x"
-                f"{trained[1]}: test on a folder of the training size"
+                f"{trained[1]}: test on a folder of the training size, or read it at that "
+                f"size with --data.image_size '[{trained[0]}, {trained[1]}]'"
             )
         return self._loader(
             "test", self.hparams.eval_batch_size, sampler=eval_sampler(self.trainer, split)

@@ -60,6 +60,7 @@ from lit_gradcam.data.layout import (
     warn_once,
 )
 from lit_gradcam.data.pixels import PixelError, binary_mask, index_mask, viewer_rgb
+from lit_gradcam.data.resizing import resized_image, resized_mask
 from lit_gradcam.imaging import image_tensor
 
 __all__ = ["DatasetError", "ShapesFolder", "read_rgb"]
@@ -75,6 +76,9 @@ class ShapesFolder(Dataset):
     target: int64 index into `classes`, or, when `multi_label`, a float32 multi-hot (C,);
     mask: bool (H, W), or, when `semantic`, a uint8 (H, W) index mask (0 background, i the
     class i - 1, 255 ignored).
+    size: (height, width) every image and mask is read at (`resizing`), so that a folder of
+    images of several sizes, or of large photos, serves one size; None: their own size, which
+    every image of the split must share.
 
     classes: the folder's class names (classes.txt, or CLASSES without it);
     semantic: whether the folder has a classes.txt (index masks);
@@ -85,7 +89,13 @@ class ShapesFolder(Dataset):
     labels: per item, its class index (int), or when `multi_label` the tuple of its indices.
     """
 
-    def __init__(self, root: str | Path, split: str, normalize: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        normalize: bool = True,
+        size: tuple[int, int] | None = None,
+    ) -> None:
         self.root, self.split, self.normalize = Path(root), split, normalize
         folders = check_folders(self.root, split)
         found = FolderClasses.of(self.root)
@@ -97,7 +107,7 @@ class ShapesFolder(Dataset):
         with ThreadPoolExecutor(max_workers=4) as pool:  # PIL decodes without the GIL
             images = self._decode_all(pool, files["images"], problems)
             masks = self._decode_all(pool, files["masks"], problems)
-        check_sizes(files, images, masks, problems)
+        check_sizes(files, images, masks, problems, one_size=size is None)
         rgbs = self._read_all(viewer_rgb, files["images"], images, problems)
         if self.semantic:
             pixels = self._read_all(index_mask, files["masks"], masks, problems)
@@ -118,6 +128,9 @@ class ShapesFolder(Dataset):
         self.mask_paths = [files["masks"][s] for s in self.stems]
         self._images = [rgbs[s][0] for s in self.stems]
         self._masks = [pixels[s] for s in self.stems]
+        if size is not None:
+            self._images = [resized_image(image, size) for image in self._images]
+            self._masks = [resized_mask(mask, size) for mask in self._masks]
         warn_once(
             self.root,
             self.split,

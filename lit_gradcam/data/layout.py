@@ -124,9 +124,11 @@ def check_sizes(
     images: dict[str, Image.Image],
     masks: dict[str, Image.Image],
     problems: Problems,
+    one_size: bool,
 ) -> None:
-    """Every mask matches its image, and every image the split's usual size (so batches
-    stack); the odd ones out are problems."""
+    """Every mask matches its image and, when `one_size` (the images are read at their own
+    size), every image the split's usual size, so batches stack; the odd ones out are
+    problems."""
     for stem in images.keys() & masks.keys():
         image, mask = images[stem], masks[stem]
         if mask.size != image.size:
@@ -136,14 +138,15 @@ def check_sizes(
                 f" is {mask.width}x{mask.height}, its image {files['images'][stem]} "
                 f"is {image.width}x{image.height}",
             )
-    if not images:
+    if not images or not one_size:
         return
     (width, height), _ = Counter(image.size for image in images.values()).most_common(1)[0]
     for stem, image in images.items():
         if image.size != (width, height):
             problems.add(
                 f"image(s) not of the split's usual size {width}x{height} (width x height; "
-                "all images of a split must match)",
+                "all images of a split must match, or set data.image_size to read every image "
+                "at one size)",
                 files["images"][stem],
                 f" is {image.width}x{image.height}",
             )
