@@ -172,4 +172,4 @@ def _label_files(root: Path, skip: str) -> Iterator[Path]:
     """The label files of every split of `root` but `skip`, hidden files and folders left out."""
     for split in sorted((root / "labels").iterdir()):
         if split.name != skip and not split.name.startswith(".") and split.is_dir():
-            yield from folder_files(split, KINDS["labels"])[0].values()
+            yield from folder_files(split, KINDS["labels"])[0].values()  # its split reports clashes

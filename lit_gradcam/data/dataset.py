@@ -100,8 +100,8 @@ class ShapesFolder(Dataset):
         folders = check_folders(self.root, split)
         found = FolderClasses.of(self.root)
         self.classes, self.semantic = found.names, found.semantic
-        files = list_files(self.root, split, folders)
         problems = Problems()
+        files = list_files(self.root, split, folders, problems)
         self.stems = complete_stems(folders, files, problems)
         labels = self._read_all(found.read_label, files["labels"], files["labels"], problems)
         with ThreadPoolExecutor(max_workers=4) as pool:  # PIL decodes without the GIL

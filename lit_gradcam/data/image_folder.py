@@ -15,23 +15,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import features
 from torch.utils.data import Dataset
 
 from lit_gradcam.data.backgrounds import HEIGHT, WIDTH
 from lit_gradcam.data.dataset import DatasetError, read_rgb
+from lit_gradcam.data.layout import IMAGE_SUFFIXES
 from lit_gradcam.imaging import normalize_imagenet
-
-#: The suffixes read (in any case): what PIL decodes here, WebP where this Pillow has it.
-IMAGE_SUFFIXES = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    *((".webp",) if features.check("webp") else ()),
-    ".bmp",
-    ".tif",
-    ".tiff",
-)
 
 
 def list_folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -2,8 +2,8 @@
 files per kind, the stems all three kinds hold, and image and mask sizes; and `Problems`, which
 collects every bad file of a split into one `DatasetError`.
 
-    ROOT/images/{split}/{stem}.png
-    ROOT/masks/{split}/{stem}.png
+    ROOT/images/{split}/{stem}.png   (or any of IMAGE_SUFFIXES: a user's photos are often JPEG)
+    ROOT/masks/{split}/{stem}.png    (lossless: a JPEG would blur class indices)
     ROOT/labels/{split}/{stem}.txt
 """
 
@@ -14,11 +14,22 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, features
 
 from lit_gradcam.errors import UserError
 
-KINDS = {"images": ".png", "masks": ".png", "labels": ".txt"}
+#: The image suffixes read (in any case): what PIL decodes here, WebP where this Pillow has it.
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    *((".webp",) if features.check("webp") else ()),
+    ".bmp",
+    ".tif",
+    ".tiff",
+)
+#: Per kind, the suffixes its files may have; the first is the one a missing file is named by.
+KINDS = {"images": IMAGE_SUFFIXES, "masks": (".png",), "labels": (".txt",)}
 #: How many bad files an error message lists per problem before "... and N more".
 SHOWN = 20
 
@@ -70,35 +81,50 @@ def check_folders(root: Path, split: str) -> dict[str, Path]:
     return folders
 
 
-def list_files(root: Path, split: str, folders: dict[str, Path]) -> dict[str, dict[str, Path]]:
+def list_files(
+    root: Path, split: str, folders: dict[str, Path], problems: Problems
+) -> dict[str, dict[str, Path]]:
     """Per kind, stem -> file; DatasetError if the split holds no file at all. Hidden files
     (a name starting with '.', such as the `._x.png` resource forks a macOS archive adds)
-    are left out, as glob and file browsers leave them, with one warning per split."""
+    are left out, as glob and file browsers leave them, with one warning per split; files
+    sharing a stem within a folder (a.png and a.jpg) are problems."""
     files: dict[str, dict[str, Path]] = {}
     hidden = []
     for kind, folder in folders.items():
-        files[kind], left_out = folder_files(folder, KINDS[kind])
+        files[kind], left_out, clashing = folder_files(folder, KINDS[kind])
         hidden += left_out
+        for path in clashing:
+            problems.add(
+                "file(s) whose stem another file of their folder has (one file per stem)",
+                path,
+                f" (and {files[kind][path.stem].name})",
+            )
     warn_once(root, split, hidden, "hidden file(s) left out")
     if not any(files.values()):
         raise DatasetError(
-            f"split {split!r} of {root} is empty: no .png images in {folders['images']}"
+            f"split {split!r} of {root} is empty: no images ({', '.join(IMAGE_SUFFIXES)}) in "
+            f"{folders['images']}"
         )
     return files
 
 
-def folder_files(folder: Path, suffix: str) -> tuple[dict[str, Path], list[Path]]:
-    """The files of `folder` ending in `suffix` (any case), sorted: stem -> file for the visible
-    ones, and the hidden ones (a name starting with '.')."""
-    visible, hidden = {}, []
+def folder_files(
+    folder: Path, suffixes: tuple[str, ...]
+) -> tuple[dict[str, Path], list[Path], list[Path]]:
+    """The files of `folder` ending in one of `suffixes` (any case), sorted: stem -> file for
+    the visible ones, the hidden ones (a name starting with '.'), and the visible ones whose
+    stem an earlier file already has."""
+    visible, hidden, clashing = {}, [], []
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() != suffix or not path.is_file():
+        if path.suffix.lower() not in suffixes or not path.is_file():
             continue
         if path.name.startswith("."):
             hidden.append(path)
+        elif path.stem in visible:
+            clashing.append(path)
         else:
             visible[path.stem] = path
-    return visible, hidden
+    return visible, hidden, clashing
 
 
 def complete_stems(
@@ -110,10 +136,11 @@ def complete_stems(
         for stem in sorted(every - found.keys()):
             present = next(files[other][stem] for other in KINDS if stem in files[other])
             others = sorted(p.name for p in folders[kind].glob(f"{glob.escape(stem)}.*"))
-            instead = f"; {', '.join(others)} is there, not {KINDS[kind]}" if others else ""
+            wanted = "/".join(KINDS[kind])
+            instead = f"; {', '.join(others)} is there, not {wanted}" if others else ""
             problems.add(
                 "missing file(s) (their stem is in another folder)",
-                folders[kind] / f"{stem}{KINDS[kind]}",
+                folders[kind] / f"{stem}{KINDS[kind][0]}",
                 f" ({present} exists{instead})",
             )
     return sorted(set.intersection(*(set(found) for found in files.values())))

@@ -102,12 +102,35 @@ def test_mismatched_stems_name_the_missing_ones(tiny_copy: Path):
     assert "x" in message and str(tiny_copy / "images" / "train") in message
 
 
-def test_an_image_of_another_suffix_is_named_beside_the_missing_png(tiny_copy: Path):
+def test_a_jpeg_image_is_read_as_pil_decodes_it(tiny_copy: Path):
+    """A user's photos are often JPEG: an image may have any suffix PIL reads here."""
     images = tiny_copy / "images" / "train"
-    Image.open(images / "00003.png").save(images / "00003.jpg")
+    Image.open(images / "00003.png").save(images / "00003.jpg", quality=90)
     (images / "00003.png").unlink()
+    data = ShapesFolder(tiny_copy, "train", normalize=False)
+    index = data.stems.index("00003")
+    with Image.open(images / "00003.jpg") as decoded:
+        expected = np.asarray(decoded.convert("RGB"))
+    assert data.image_paths[index].name == "00003.jpg"
+    assert np.array_equal((data[index][0] * 255).round().byte().permute(1, 2, 0).numpy(), expected)
+
+
+def test_a_mask_of_another_suffix_is_named_beside_the_missing_png(tiny_copy: Path):
+    masks = tiny_copy / "masks" / "train"
+    Image.open(masks / "00003.png").save(masks / "00003.jpg")
+    (masks / "00003.png").unlink()
     with pytest.raises(DatasetError, match=r"00003.png \(.*exists; 00003.jpg is there, not .png\)"):
         ShapesFolder(tiny_copy, "train")
+
+
+def test_two_images_of_one_stem_are_both_named(tiny_copy: Path):
+    images = tiny_copy / "images" / "train"
+    Image.open(images / "00003.png").save(images / "00003.jpg")
+    with pytest.raises(DatasetError, match="whose stem another file of their folder has") as error:
+        ShapesFolder(tiny_copy, "train")
+    assert f"{images / '00003.png'} (and 00003.jpg)" in str(error.value) or (
+        f"{images / '00003.jpg'} (and 00003.png)" in str(error.value)
+    )
 
 
 def test_unknown_class_names_the_file_and_the_valid_classes(tiny_copy: Path):
