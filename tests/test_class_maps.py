@@ -1,13 +1,15 @@
 """The method on images of several classes and objects: the merged class map, the per-object
 strategies and oracles, and a whole batch through `BatchPipeline.run_class_maps`."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
 import torchvision
 from scipy import ndimage
 
-from lit_gradcam.method.objects import merge_class_maps, per_image_points
+from lit_gradcam.method.objects import ClassMapOutput, merge_class_maps, per_image_points
 from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.prompt_types import FOREGROUND, PAD_LABEL, Prompts
 from lit_gradcam.prompts.objects import GroundTruthObjects, PerObject, innermost_points
@@ -126,19 +128,29 @@ def test_ground_truth_objects_prompt_each_object_at_its_innermost_pixel() -> Non
     assert len(inside) == 2 and all(inside)
 
 
-def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
-    """The classifier finds both classes; each class's CAM, each strategy, one map per image."""
+def _class_maps(
+    decide: Callable[[torch.Tensor], torch.Tensor], truth: torch.Tensor | None = None
+) -> tuple[BatchPipeline, torch.Tensor, ClassMapOutput]:
+    """The two-object image through `run_class_maps`, the classifier finding the classes
+    `decide` reads off its logits; the pipeline, the image's ground truth and the output
+    (scored against `truth` if given, else that ground truth)."""
     torch.manual_seed(0)
     image, gt, _ = _two_objects()
     normalised = (image.float() / 255 - 0.45) / 0.25
     model = torchvision.models.resnet18(num_classes=2).eval()
     pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
 
-    def both(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def classify(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = model(images)
-        return logits, torch.ones_like(logits, dtype=torch.bool)
+        return logits, decide(logits)
 
-    output = pipeline.run_class_maps(model, normalised, both, gt)
+    truth = gt if truth is None else truth
+    return pipeline, gt, pipeline.run_class_maps(model, normalised, classify, truth)
+
+
+def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
+    """The classifier finds both classes; each class's CAM, each strategy, one map per image."""
+    pipeline, gt, output = _class_maps(lambda logits: torch.ones_like(logits, dtype=torch.bool))
     assert set(output.results) == {f"region/{s.name}" for s in pipeline.object_strategies}
     oracle = output.results["region/GroundTruthObjectPoints"]
     assert torch.equal(oracle.class_maps, gt)
@@ -149,19 +161,12 @@ def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
 
 
 def test_oracles_prompt_every_ground_truth_class_whatever_the_classifier_found() -> None:
-    torch.manual_seed(0)
-    image, gt, _ = _two_objects()
-    normalised = (image.float() / 255 - 0.45) / 0.25
-    model = torchvision.models.resnet18(num_classes=2).eval()
-    pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
-
-    def first_only(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = model(images)
+    def first_only(logits: torch.Tensor) -> torch.Tensor:
         found = torch.zeros_like(logits, dtype=torch.bool)
         found[:, 0] = True
-        return logits, found
+        return found
 
-    output = pipeline.run_class_maps(model, normalised, first_only, gt)
+    _, gt, output = _class_maps(first_only)
     assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, gt)
     method = output.results["region/CamConsensus"]
     assert set(method.point_classes[0].tolist()) <= {0, 1}  # only the class found: no class 2
@@ -170,18 +175,13 @@ def test_oracles_prompt_every_ground_truth_class_whatever_the_classifier_found()
 def test_a_batch_where_no_class_is_found_or_held_gets_background_maps() -> None:
     """Images of no class (a folder's empty labels) and a classifier that finds none: the
     method's maps are background without a point, the oracles still cut the ground truth's."""
-    torch.manual_seed(0)
-    image, gt, _ = _two_objects()
-    normalised = (image.float() / 255 - 0.45) / 0.25
-    model = torchvision.models.resnet18(num_classes=2).eval()
-    pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
 
-    def none(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = model(images)
-        return logits, torch.zeros_like(logits, dtype=torch.bool)
+    def none(logits: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(logits, dtype=torch.bool)
 
+    gt = _two_objects()[1]
     for truth in (gt, torch.zeros_like(gt)):
-        output = pipeline.run_class_maps(model, normalised, none, truth)
+        output = _class_maps(none, truth)[2]
         method = output.results["region/CamConsensusPerObject"]
         assert not method.class_maps.any() and not method.point_classes.any()
         assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, truth)
