@@ -59,7 +59,7 @@ from lit_gradcam.data.layout import (
     list_files,
     warn_once,
 )
-from lit_gradcam.data.pixels import PixelError, binary_mask, index_mask, viewer_rgb
+from lit_gradcam.data.pixels import IGNORED, PixelError, binary_mask, index_mask, viewer_rgb
 from lit_gradcam.data.resizing import resized_image, resized_mask
 from lit_gradcam.imaging import image_tensor
 
@@ -191,13 +191,24 @@ class ShapesFolder(Dataset):
         the others are problems."""
         present = ShapesFolder._read_all(found.mask_classes, files["masks"], masks, problems)
         for stem in present.keys() & labels.keys():
-            if present[stem] != labels[stem]:
+            if present[stem] == labels[stem]:
+                continue
+            listed = f" lists {found.describe(labels[stem])}; its mask {files['masks'][stem]} "
+            shape = set(np.unique(masks[stem]).tolist()) - {0}
+            if shape in ({IGNORED}, {1}):  # a course-style mask: 255 or 1 for "the object"
                 problems.add(
-                    "label(s) that disagree with their mask's classes",
+                    "label(s) whose mask looks binary (0 and one other value), where classes.txt "
+                    "asks for index masks: each object's pixels hold its class's line number in "
+                    f"classes.txt (1 for the first), 0 background, {IGNORED} ignored",
                     files["labels"][stem],
-                    f" lists {found.describe(labels[stem])}; its mask {files['masks'][stem]} "
-                    f"holds {found.describe(present[stem])}",
+                    listed + f"holds only 0 and {shape.pop()}",
                 )
+                continue
+            problems.add(
+                "label(s) that disagree with their mask's classes",
+                files["labels"][stem],
+                listed + f"holds {found.describe(present[stem])}",
+            )
 
     @property
     def image_size(self) -> tuple[int, int]:

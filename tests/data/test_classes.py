@@ -101,6 +101,21 @@ def test_an_empty_label_of_a_classes_folder_is_an_image_of_no_class(tmp_path: Pa
     assert val.multi_label and val.empty_images and val[0][1].tolist() == [1.0, 0.0]
 
 
+@pytest.mark.parametrize("value", [255, 1])
+def test_a_binary_mask_in_a_classes_folder_is_named_as_one(tmp_path: Path, value: int):
+    """The course's masks (255, or 1, for the object) beside a classes.txt: the error says an
+    index mask is expected and how its values read."""
+    write_classes(tmp_path, "cat", "dog")
+    write_item(tmp_path, "train", "a", (TWO > 0) * value, "dog")
+    with pytest.raises(DatasetError, match="mask looks binary") as error:
+        ShapesFolder(tmp_path, "train")
+    masks, labels = tmp_path / "masks" / "train", tmp_path / "labels" / "train"
+    assert f"{labels / 'a.txt'} lists dog; its mask {masks / 'a.png'} holds only 0 and {value}" in (
+        str(error.value)
+    )
+    assert "1 for the first" in str(error.value)
+
+
 def test_course_folder_stays_single_label_with_binary_masks(tmp_path: Path):
     write_item(tmp_path, "train", "a", (TWO > 0) * 255, "Circle")
     data = ShapesFolder(tmp_path, "train")
