@@ -8,11 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from lit_gradcam.drawing import blend, draw_prompts, heat_colours
+from lit_gradcam.fonts import text_font
 from lit_gradcam.prompt_types import Prompts
 
 #: Class map value of pixels the ground truth leaves out (VOC's "void").
@@ -55,7 +56,7 @@ def class_map_overlay(images: Tensor, class_maps: Tensor, num_classes: int) -> T
 def legend(entries: Sequence[tuple[int, str]], width: int) -> Tensor:
     """uint8 (3, h, width): per (class map value, name) entry a swatch of the value's colour
     and the name, in rows."""
-    font = ImageFont.load_default(size=FONT_SIZE)
+    font = text_font(FONT_SIZE)
     colours = class_colours(max(value for value, _ in entries) + 1).tolist()
     entries = [(SWATCH + MARGIN + int(font.getlength(n)) + 2 * MARGIN, v, n) for v, n in entries]
     rows, x = [[]], MARGIN

@@ -17,6 +17,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
+from lit_gradcam.fonts import text_font
+
 #: The bars drawn per strategy: (metric key of a results row, colour).
 CHART_BARS = (("hit_rate_fg", (46, 139, 87)), ("iou", (65, 105, 225)))
 #: The bars of the class-map evaluation (several classes and objects per image).
@@ -41,7 +43,7 @@ def metric_bars(
     """uint8 (3, H, `CHART_WIDTH`) chart: per row (a strategy) its name, then one horizontal bar
     per (metric, colour) of `bars` with its value printed after it; a missing or NaN value gets
     no bar and prints "n/a"."""
-    font = ImageFont.load_default(size=FONT_SIZE)
+    font = text_font(FONT_SIZE)
     line = FONT_SIZE + GAP  # one line of text
     row_height = line + len(bars) * BAR_HEIGHT + MARGIN
     top = MARGIN + 2 * line + GAP  # title, then the legend
