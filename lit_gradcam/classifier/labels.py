@@ -31,9 +31,9 @@ def found_classes(
     logits: Tensor, multi_label: bool, threshold: float, empty_images: bool
 ) -> Tensor:
     """(B, C) bool: the classes an image holds. Multi-label: each class whose probability reaches
-    `threshold`, and, unless `empty_images` (the training folder held images of no class), the
-    most probable one when none does (every image of such a folder holds a class; an image that
-    holds none is the no-shape flag's to say). Single-label: the top one."""
+    `threshold`, and the most probable one when none does, unless `empty_images` (the training
+    folder held images of no class; without them every image holds a class, and one that holds
+    none is the no-shape flag's to say). Single-label: the top one."""
     if not multi_label:
         return F.one_hot(logits.argmax(1), logits.shape[1]).bool()
     return _present(logits.float().sigmoid(), threshold, not empty_images)

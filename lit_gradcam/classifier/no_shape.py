@@ -5,9 +5,9 @@ trains a `ShapePresence` net in a short phase of its own (`PresenceTraining`, a 
 run on the datamodule's training split: its own optimizer and schedule, nothing shared with the
 ResNet's), then calibrates a threshold at each of fit's validations: the `quantile` of the
 presence scores of the validation images that hold a shape (all of them, but in a folder with
-images of no class). The net and threshold live
-in every checkpoint fit saves (the callback's state), so `predict --ckpt_path ...` flags from one
-command, and a resumed fit does not train the net again.
+images of no class). The net and threshold live in every checkpoint fit saves (the callback's
+state), so `predict --ckpt_path ...` flags from one command, and a resumed fit does not train
+the net again.
 
 Under DDP the phase runs on rank 0 and its weights are broadcast; the validation scores of all
 ranks are gathered before the quantile is taken, so the threshold is the one-process one.
