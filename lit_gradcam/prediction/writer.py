@@ -64,6 +64,8 @@ CSV_COLUMNS = (
 )
 #: The files written per image: `<stem>_mask.png` and `<stem>_overlay.png`.
 KINDS = ("mask", "overlay")
+#: How many file names a warning lists before "...".
+NAMES_SHOWN = 3
 
 
 class MaskWriter(BasePredictionWriter):
@@ -117,10 +119,9 @@ class MaskWriter(BasePredictionWriter):
         self._folder, self._rows = folder, []
         self._skipped = list(getattr(images, "skipped", [])) if trainer.is_global_zero else []
         if self._skipped:
-            names = ", ".join(name for name, _ in self._skipped[:3])
-            more = ", ..." if len(self._skipped) > 3 else ""
+            names = _first_names([name for name, _ in self._skipped])
             rank_zero_warn(
-                f"{len(self._skipped)} entries of {predict_dir} are not read ({names}{more}): "
+                f"{len(self._skipped)} entries of {predict_dir} are not read ({names}): "
                 f"listed in {CSV_NAME} with the reason"
             )
 
@@ -247,10 +248,9 @@ class MaskWriter(BasePredictionWriter):
         self._folder.commit()
         flagged = sorted(row["file"] for row in rows if row.get("no_shape") == "true")
         if flagged:
-            more = ", ..." if len(flagged) > 3 else ""
             rank_zero_warn(
                 f"{len(flagged)} image(s) most likely hold none of the shapes ("
-                f"{', '.join(flagged[:3])}{more}): their class and mask are guesses; "
+                f"{_first_names(flagged)}): their class and mask are guesses; "
                 f"no_shape is true in {CSV_NAME}"
             )
         if self.class_maps:
@@ -303,9 +303,13 @@ def _say_which_hold_no_class(rows: list[dict[str, str]]) -> None:
     with images of no class may say so): their index PNGs are all background."""
     empty = sorted(row["file"] for row in rows if not row.get("error") and not row["classes"])
     if empty:
-        more = ", ..." if len(empty) > 3 else ""
         rank_zero_warn(
             f"{len(empty)} image(s) hold none of the classes, as the classifier reads them ("
-            f"{', '.join(empty[:3])}{more}): their index PNG is all background; classes is "
+            f"{_first_names(empty)}): their index PNG is all background; classes is "
             f"empty in {CSV_NAME}"
         )
+
+
+def _first_names(names: list[str]) -> str:
+    """The first NAMES_SHOWN names for a message, then ', ...' if there are more."""
+    return ", ".join(names[:NAMES_SHOWN]) + (", ..." if len(names) > NAMES_SHOWN else "")
