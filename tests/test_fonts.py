@@ -22,4 +22,3 @@ def test_an_accented_class_name_draws_its_own_glyphs_not_a_box() -> None:
     for character in "éßñø":
         assert _glyph(font, character) != unassigned, character
     assert font.getlength("café") > font.getlength("caf")
-
