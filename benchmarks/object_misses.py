@@ -2,11 +2,11 @@
 
 For a fitted checkpoint and a validation split of class-index masks, runs the method's class maps
 (`run_class_maps`, the callback's path) with GrabCut at each `--point-radius` (the radius of its
-definite-foreground seed disc), the no-click `CamConsensusPerObject` and the oracle
-`GroundTruthObjectPoints`, and reports per (radius, strategy) the callback's numbers (mIoU, each
-class's IoU, object hit and stray point rates) and every ground-truth object (8-connected
-component of one class, as `ObjectHitRate` counts them, so the hits here are its numerator) by
-its outcome:
+definite-foreground seed disc there, `object_point_radius`), the no-click `CamConsensusPerObject`
+and the oracle `GroundTruthObjectPoints`, and reports per (radius, strategy) the callback's
+numbers (mIoU, each class's IoU, object hit and stray point rates) and every ground-truth object
+(8-connected component of one class, as `ObjectHitRate` counts them, so the hits here are its
+numerator) by its outcome:
 
 - hit: a prompt of its class lies inside it;
 - near: its class got prompts, the nearest within `NEAR_PIXELS` of it (a concavity, a rim);
@@ -106,7 +106,7 @@ def measure(
     `figure_images` images where the no-click strategy missed an object (its results only)."""
     classes = model.class_names
     strategies = [s for s in default_object_strategies() if s.name in STRATEGIES]
-    segmenter = GrabCutSegmenter(point_radius=radius)
+    segmenter = GrabCutSegmenter(object_point_radius=radius)
     keys = [f"{segmenter.name}/{s.name}" for s in strategies]
     scoring = ClassMapScoring(keys, classes, multi_label=True)
     tallies = {key: Counter() for key in keys}
@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", required=True, help="a folder with classes.txt")
     parser.add_argument("--checkpoint", required=True, help="the classifier fitted on it")
-    parser.add_argument("--point-radius", type=int, nargs="+", default=[3])
+    parser.add_argument(
+        "--point-radius", type=int, nargs="+", default=[3], help="GrabCut's object_point_radius"
+    )
     parser.add_argument("--limit", type=int, help="score the first LIMIT validation images")
     parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
     parser.add_argument(

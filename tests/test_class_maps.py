@@ -128,17 +128,32 @@ def test_ground_truth_objects_prompt_each_object_at_its_innermost_pixel() -> Non
     assert len(inside) == 2 and all(inside)
 
 
+class RegionOnceSetUpForObjects(RegionUnderThePoint):
+    """Cuts like `RegionUnderThePoint` only as `for_class_maps` returns it."""
+
+    def for_class_maps(self) -> Segmenter:
+        return RegionUnderThePoint()
+
+    def predict(
+        self, state: torch.Tensor, prompts: Prompts, heatmaps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise AssertionError("cut by the segmenter as configured, not as set up for objects")
+
+
 def _class_maps(
-    decide: Callable[[torch.Tensor], torch.Tensor], truth: torch.Tensor | None = None
+    decide: Callable[[torch.Tensor], torch.Tensor],
+    truth: torch.Tensor | None = None,
+    segmenter: Segmenter | None = None,
 ) -> tuple[BatchPipeline, torch.Tensor, ClassMapOutput]:
-    """The two-object image through `run_class_maps`, the classifier finding the classes
-    `decide` reads off its logits; the pipeline, the image's ground truth and the output
-    (scored against `truth` if given, else that ground truth)."""
+    """The two-object image through `run_class_maps` with `segmenter` (`RegionUnderThePoint` if
+    None), the classifier finding the classes `decide` reads off its logits; the pipeline, the
+    image's ground truth and the output (scored against `truth` if given, else that ground
+    truth)."""
     torch.manual_seed(0)
     image, gt, _ = _two_objects()
     normalised = (image.float() / 255 - 0.45) / 0.25
     model = torchvision.models.resnet18(num_classes=2).eval()
-    pipeline = BatchPipeline(segmenters=[RegionUnderThePoint()])
+    pipeline = BatchPipeline(segmenters=[segmenter or RegionUnderThePoint()])
 
     def classify(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = model(images)
@@ -158,6 +173,16 @@ def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
     for result in output.results.values():
         assert result.class_maps.shape == gt.shape and result.class_maps.dtype == torch.uint8
         assert set(result.class_maps.unique().tolist()) <= {0, 1, 2}
+
+
+def test_class_maps_cut_with_each_segmenter_as_set_up_for_objects() -> None:
+    """`run_class_maps` cuts with `for_class_maps()` (GrabCut's smaller seed) for every
+    strategy, the oracles too: the segmenter as configured raises if it is asked to cut."""
+    _, gt, output = _class_maps(
+        lambda logits: torch.ones_like(logits, dtype=torch.bool),
+        segmenter=RegionOnceSetUpForObjects(),
+    )
+    assert torch.equal(output.results["region/GroundTruthObjectPoints"].class_maps, gt)
 
 
 def test_oracles_prompt_every_ground_truth_class_whatever_the_classifier_found() -> None:

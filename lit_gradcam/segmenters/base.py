@@ -52,6 +52,11 @@ class Segmenter(ABC):
         """Whether this segmenter implements `select` (several objects per image, clicks)."""
         return type(self).select is not Segmenter.select
 
+    def for_class_maps(self) -> Segmenter:
+        """This segmenter as the class-map path uses it, one call per object of several per
+        image; the same segmenter unless a subclass sets itself up otherwise for objects."""
+        return self
+
     def to(self, device: torch.device | str) -> Segmenter:
         """Move any model weights to `device` (no-op for weight-free segmenters)."""
         return self

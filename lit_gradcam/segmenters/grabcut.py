@@ -24,6 +24,7 @@ resized back to the image's own size.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import cv2
@@ -69,6 +70,9 @@ class GrabCutSegmenter(Segmenter):
 
     iterations: GrabCut iterations per cut.
     point_radius: radius in pixels of the definite discs drawn at the prompt points.
+    object_point_radius: the same for prompts placed per object in class maps (several objects
+        per image), which sit nearer the objects' rims and concavities, where a wider disc
+        takes in background colour (chosen on validation splits: docs/results.md).
     prior_radius: radius in pixels of the probable-foreground disc of the second cut, about half
         the expected object size (7 suits the 13-19 px shapes of the 48x64 dataset); 0 = one
         cut from the seeds alone.
@@ -90,24 +94,34 @@ class GrabCutSegmenter(Segmenter):
         self,
         iterations: int = 5,
         point_radius: int = 3,
+        object_point_radius: int = 1,
         prior_radius: int = 7,
         name: str = "grabcut",
         edge_radius: int = 2,
         max_side: int | None = 512,
     ) -> None:
-        if iterations < 1 or min(point_radius, prior_radius, edge_radius) < 0:
+        radii = (point_radius, object_point_radius, prior_radius, edge_radius)
+        if iterations < 1 or min(radii) < 0:
             raise ConfigError(
                 "iterations must be >= 1 and radii >= 0, got "
-                f"{iterations=}, {point_radius=}, {prior_radius=}, {edge_radius=}"
+                f"{iterations=}, {point_radius=}, {object_point_radius=}, {prior_radius=}, "
+                f"{edge_radius=}"
             )
         if max_side is not None and max_side < HEIGHT:
             raise ConfigError(f"max_side must be at least {HEIGHT} or null, got {max_side}")
         self.max_side = max_side
         self.iterations = iterations
         self.point_radius = point_radius
+        self.object_point_radius = object_point_radius
         self.prior_radius = prior_radius
         self.name = name
         self.edge_radius = edge_radius
+
+    def for_class_maps(self) -> GrabCutSegmenter:
+        """A copy whose point discs have `object_point_radius`."""
+        objects = copy.copy(self)
+        objects.point_radius = self.object_point_radius
+        return objects
 
     def embed(self, images: Tensor) -> GrabCutState:
         """Keep uint8 RGB images (B, 3, H, W) as the numpy arrays OpenCV reads."""

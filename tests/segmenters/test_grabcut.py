@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from lit_gradcam.data import ShapesFolder, generate_dataset
 from lit_gradcam.imaging import denormalize_to_uint8
@@ -199,6 +200,8 @@ def test_invalid_arguments_and_inputs() -> None:
         GrabCutSegmenter(iterations=0)
     with pytest.raises(ValueError, match="edge_radius=-1"):
         GrabCutSegmenter(edge_radius=-1)
+    with pytest.raises(ValueError, match="object_point_radius=-1"):
+        GrabCutSegmenter(object_point_radius=-1)
     segmenter = GrabCutSegmenter()
     with pytest.raises(ValueError, match="uint8"):
         segmenter.embed(torch.zeros(1, 3, 8, 8))
@@ -272,3 +275,23 @@ def test_selected_images_cut_as_if_embedded_alone() -> None:
         state = segmenter.embed(images[image : image + 1])
         alone, _ = segmenter.predict(state, prompts.select(row))
         assert torch.equal(masks[row], alone[0])
+
+
+def test_class_maps_cut_with_the_object_seed_so_a_prompt_by_the_rim_takes_no_background() -> None:
+    """A prompt 2 px inside a disc's rim, as per-object prompts often sit: the default 3 px seed
+    disc reaches past the rim and claims background as definite foreground; the class-map
+    path's (`for_class_maps`, 1 px) stays on the object and cuts it whole."""
+    images, masks = _scenes(1.0, range(8))
+    points = []
+    for mask in masks.numpy():
+        ys, xs = np.nonzero(ndimage.distance_transform_edt(mask) == 2)
+        points.append([float(xs[0]), float(ys[0])])
+    prompts = foreground_points(torch.tensor(points))
+    segmenter = GrabCutSegmenter()
+    objects = segmenter.for_class_maps()
+    assert (segmenter.point_radius, objects.point_radius) == (3, 1)
+    default_cut, _ = segmenter.predict(segmenter.embed(images), prompts)
+    objects_cut, _ = objects.predict(objects.embed(images), prompts)
+    assert _iou(objects_cut, masks).min() >= 0.99
+    assert (objects_cut & ~masks).sum() < (default_cut & ~masks).sum()
+    assert _iou(objects_cut, masks).mean() > _iou(default_cut, masks).mean()
