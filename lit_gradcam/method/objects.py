@@ -195,7 +195,8 @@ def run_class_maps(
         gt_pairs = gt_maps[gt_image].long() == (gt_cls + 1)[:, None, None]
         pairs[True] = (gt_image, gt_cls)
     results = {}
-    for segmenter in (segmenter.for_class_maps() for segmenter in segmenters):
+    for configured in segmenters:
+        segmenter = configured.for_class_maps()
         embedded = segmenter.embed(images_uint8)
         states = {key: segmenter.select(embedded, i.cpu()) for key, (i, _) in pairs.items()}
         for strategy in strategies:
