@@ -1,12 +1,14 @@
-"""Where the per-object prompts miss, and what GrabCut's seed size does to no-click and oracle.
+"""Where the per-object prompts miss, and what GrabCut's seed and rim re-cut do to no-click and
+oracle.
 
 For a fitted checkpoint and a validation split of class-index masks, runs the method's class maps
 (`run_class_maps`, the callback's path) with GrabCut at each `--point-radius` (the radius of its
-definite-foreground seed disc there, `object_point_radius`), the no-click `CamConsensusPerObject`
-and the oracle `GroundTruthObjectPoints`, and reports per (radius, strategy) the callback's
-numbers (mIoU, each class's IoU, object hit and stray point rates) and every ground-truth object
-(8-connected component of one class, as `ObjectHitRate` counts them, so the hits here are its
-numerator) by its outcome:
+definite-foreground seed disc there, `object_point_radius`) and each `--rim-depth` (the depth of
+its re-cut from the mask's rim there, `object_rim_depth`; 0: none), the no-click
+`CamConsensusPerObject` and the oracle `GroundTruthObjectPoints`, and reports per (radius, depth,
+strategy) the callback's numbers (mIoU, each class's IoU, object hit and stray point rates) and
+every ground-truth object (8-connected component of one class, as `ObjectHitRate` counts them, so
+the hits here are its numerator) by its outcome:
 
 - hit: a prompt of its class lies inside it;
 - near: its class got prompts, the nearest within `NEAR_PIXELS` of it (a concavity, a rim);
@@ -18,7 +20,7 @@ Validation splits only: it guides choices, the test split is for reporting.
 
     python benchmarks/object_misses.py --data-root data/multi_object \\
         --checkpoint checkpoints/recipes/own20000_multi_object/last.ckpt --point-radius 3 2 \\
-        --output results/object_misses/own20000_multi_object_val.json
+        --rim-depth 0 3.5 --output results/object_misses/own20000_multi_object_val.json
 """
 
 from __future__ import annotations
@@ -99,20 +101,24 @@ def measure(
     model: ShapeClassifier,
     data: ShapesDataModule,
     radius: int,
+    rim_depth: float,
     limit: int | None,
     figure_images: int = 0,
 ) -> tuple[list[dict], ClassMapOutput | None]:
-    """One row per strategy of `STRATEGIES` with GrabCut at `radius`, and the first
-    `figure_images` images where the no-click strategy missed an object (its results only)."""
+    """One row per strategy of `STRATEGIES` with GrabCut at `radius` and `rim_depth`, and the
+    first `figure_images` images where the no-click strategy missed an object (its results
+    only)."""
     classes = model.class_names
     strategies = [s for s in default_object_strategies() if s.name in STRATEGIES]
-    segmenter = GrabCutSegmenter(object_point_radius=radius)
+    segmenter = GrabCutSegmenter(object_point_radius=radius, object_rim_depth=rim_depth)
     keys = [f"{segmenter.name}/{s.name}" for s in strategies]
     scoring = ClassMapScoring(keys, classes, multi_label=True)
     tallies = {key: Counter() for key in keys}
     missed: list[ClassMapOutput] = []
     seen = 0
-    for images, labels, gt_maps in tqdm(data.val_dataloader(), desc=f"point_radius {radius}"):
+    for images, labels, gt_maps in tqdm(
+        data.val_dataloader(), desc=f"point_radius {radius}, rim_depth {rim_depth}"
+    ):
         keep = len(images) if limit is None else min(len(images), limit - seen)
         if keep <= 0:
             break
@@ -141,7 +147,7 @@ def measure(
     uses_gt = {s.name: s.uses_ground_truth for s in strategies}
     rows, _, _ = scoring.results("val", uses_gt)
     for row, key in zip(rows, keys, strict=True):
-        row["point_radius"] = radius
+        row["point_radius"], row["rim_depth"] = radius, rim_depth
         row["objects"] = {name: {o: tallies[key][(name, o)] for o in OUTCOMES} for name in classes}
     return rows, ClassMapOutput.cat(missed) if missed else None
 
@@ -180,20 +186,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--point-radius", type=int, nargs="+", default=[3], help="GrabCut's object_point_radius"
     )
+    parser.add_argument(
+        "--rim-depth",
+        type=float,
+        nargs="+",
+        default=[GrabCutSegmenter().object_rim_depth],
+        help="GrabCut's object_rim_depth (0: no re-cut)",
+    )
     parser.add_argument("--limit", type=int, help="score the first LIMIT validation images")
     parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
     parser.add_argument(
-        "--figure", type=Path, help="PNG of images with a missed object, at the first radius"
+        "--figure", type=Path, help="PNG of images with a missed object, at the first setting"
     )
     parser.add_argument("--figure-images", type=int, default=6, help="how many, in split order")
     parser.add_argument("--checkpoint-command", help="how the checkpoint was made, for the file")
     args = parser.parse_args(argv)
     model, data = load_multi_label_run(args.checkpoint, args.data_root)
     rows = []
-    for order, radius in enumerate(args.point_radius):
+    settings = [(r, d) for r in args.point_radius for d in args.rim_depth]
+    for order, (radius, depth) in enumerate(settings):
         wanted = args.figure_images if args.figure is not None and order == 0 else 0
-        radius_rows, missed = measure(model, data, radius, args.limit, wanted)
-        rows += radius_rows
+        setting_rows, missed = measure(model, data, radius, depth, args.limit, wanted)
+        rows += setting_rows
         if missed is not None:
             save_figure(missed, model.class_names, args.figure)
     document = {
@@ -211,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     for row in rows:
-        print(f"point_radius {row['point_radius']} {row['strategy']}: mIoU {row['miou']:.3f}")
+        setting = f"point_radius {row['point_radius']}, rim_depth {row['rim_depth']}"
+        print(f"{setting} {row['strategy']}: mIoU {row['miou']:.3f}")
     return document
 
 

@@ -139,37 +139,51 @@ def class_map_table(stem: str) -> Callable[[], str]:
 
 #: The `benchmarks/object_misses.py` runs in the docs, by file stem: the class-map recipes'
 #: checkpoints on their folders, a classifier fitted on the own generator with rings among its
-#: classes, and the foreign recipe's checkpoint on a fresh foreign folder (seed 7).
+#: classes, and the foreign recipe's checkpoint on a fresh foreign folder (seed 7); each at
+#: GrabCut's seed radii without the rim re-cut, and at the chosen radius with and without it.
 OBJECT_MISSES_RUNS = (
     "own20000_multi_object_val",
     "own_ring_val",
     "foreign_scenes3500_val",
     "foreign_scenes_seed7_val",
 )
+RIM_DEPTH_RUNS = tuple(f"{stem}_rim_depth" for stem in OBJECT_MISSES_RUNS)
 #: The quick start's classifier validated with GrabCut at each seed radius (single objects).
 POINT_RADIUS_RUNS = ("point_radius/quickstart_val_r3.json", "point_radius/quickstart_val_r1.json")
 
 
 def object_misses() -> str:
-    """Per validation split and GrabCut seed radius, no-click and oracle mIoU, their ratio, and
-    where the no-click prompts left the ground-truth objects (the outcomes the files name)."""
-    records = [load_result(f"object_misses/{stem}.json") for stem in OBJECT_MISSES_RUNS]
+    """The seed radius runs (`OBJECT_MISSES_RUNS`) as `object_miss_table` renders them."""
+    return object_miss_table(OBJECT_MISSES_RUNS)
+
+
+def object_misses_rim_depth() -> str:
+    """The rim re-cut runs (`RIM_DEPTH_RUNS`) as `object_miss_table` renders them."""
+    return object_miss_table(RIM_DEPTH_RUNS)
+
+
+def object_miss_table(stems: tuple[str, ...]) -> str:
+    """Per validation split and GrabCut setting (seed radius, rim re-cut depth), no-click and
+    oracle mIoU, their ratio, and where the no-click prompts left the ground-truth objects (the
+    outcomes the files name)."""
+    records = [load_result(f"object_misses/{stem}.json") for stem in stems]
     outcomes = list(next(iter(records[0]["rows"][0]["objects"].values())))
     lines = [
-        "| validation split | point_radius | no-click mIoU | oracle mIoU | ratio | "
+        "| validation split | point_radius | rim_depth | no-click mIoU | oracle mIoU | ratio | "
         + " | ".join(f"objects: {o}" for o in outcomes)
         + " |",
-        "|---" * (5 + len(outcomes)) + "|",
+        "|---" * (6 + len(outcomes)) + "|",
     ]
     commands = []
     for record in records:  # a command names its checkpoint's own command where it has one
         commands.append(f"`{record['command']}` ({record['machine']})")
-        rows = {(r["point_radius"], r["strategy"]): r for r in record["rows"]}
-        for radius in dict.fromkeys(r["point_radius"] for r in record["rows"]):
-            method = rows[(radius, DEFAULT_OBJECT_PREDICT_STRATEGY)]
-            oracle = rows[(radius, CLASS_MAP_ORACLE)]
+        rows = {(r["point_radius"], r["rim_depth"], r["strategy"]): r for r in record["rows"]}
+        settings = dict.fromkeys((r["point_radius"], r["rim_depth"]) for r in record["rows"])
+        for radius, depth in settings:
+            method = rows[(radius, depth, DEFAULT_OBJECT_PREDICT_STRATEGY)]
+            oracle = rows[(radius, depth, CLASS_MAP_ORACLE)]
             counts = [sum(c[o] for c in method["objects"].values()) for o in outcomes]
-            cells = [f"`{record['data_root']}`", str(radius), fmt(method["miou"])]
+            cells = [f"`{record['data_root']}`", str(radius), f"{depth:g}", fmt(method["miou"])]
             cells += [fmt(oracle["miou"]), fmt(method["miou"] / oracle["miou"])]
             lines.append("| " + " | ".join(cells + [str(c) for c in counts]) + " |")
     return "\n".join(lines) + "\n\nReproduce: " + "; ".join(commands) + "."

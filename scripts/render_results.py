@@ -26,6 +26,7 @@ from class_map_tables import (
     grabcut_point_radius,
     grabcut_point_radius_no_click,
     object_misses,
+    object_misses_rim_depth,
 )
 from click_tables import clicks_per_strategy, clicks_summary
 from result_tables import (
@@ -404,6 +405,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
     "object-misses-val": object_misses,
+    "object-misses-rim-depth-val": object_misses_rim_depth,
     "grabcut-point-radius-val": grabcut_point_radius,
     "grabcut-point-radius-no-click-val": grabcut_point_radius_no_click,
     "mask-choice-val": mask_choice_table,

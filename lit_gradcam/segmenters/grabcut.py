@@ -12,7 +12,13 @@ with the background behind it: GrabCut then returns the seeds alone or half the 
 image is also cut a second time with a probable-foreground disc of `prior_radius` around every
 foreground point, and the mask whose boundary has the stronger colour step is kept: a cut along
 the object's edge crosses a strong step everywhere, a cut through its inside or the background
-does not. The winner's edge pixels are then re-decided by their coverage (`refine_edges`):
+does not. A foreground seed is definite, so a seed that landed in a ring's hole or a crescent's
+concavity keeps that background in both cuts, and GrabCut fills the outline around it. So the
+winner can be cut once more from its rim (`rim_depth`), with no definite seed: its pixels near
+its border start as probable foreground and all others as probable background, so that the
+foreground's colour model is learned from the rim, and a region inside that looks like the
+outside (the hole) goes back to background. The winner's edge pixels are then re-decided by
+their coverage (`refine_edges`):
 a graph cut puts a partly covered pixel wholly on one side, and on a small anti-aliased shape
 that one ring of pixels costs several points of IoU. The boundary step of the final mask, scaled
 to [0, 1], is the returned score.
@@ -73,14 +79,19 @@ class GrabCutSegmenter(Segmenter):
     object_point_radius: the same for prompts placed per object in class maps (several objects
         per image), which sit nearer the objects' rims and concavities, where a wider disc
         takes in background colour (chosen on validation splits: docs/results.md).
+    rim_depth: re-cut the winning mask from its rim, the pixels within this depth of its border
+        (module docstring); 0 = no re-cut (the default for single objects).
+    object_rim_depth: the same for class maps, whose per-object prompts land in holes and
+        concavities more often (chosen on validation splits: docs/results.md).
     prior_radius: radius in pixels of the probable-foreground disc of the second cut, about half
         the expected object size (7 suits the 13-19 px shapes of the 48x64 dataset); 0 = one
         cut from the seeds alone.
     edge_radius: radius in pixels of the window whose inside and outside colours re-decide each
         pixel along the cut by its coverage (`refine_edges`, for anti-aliased edges); it must
         reach past the edge pixels, so 2 or more; 0 = GrabCut's own edges.
-    The radii are given for the dataset's images (shorter side `HEIGHT`); other images scale
-    them (x5 on a 240x320 image), so that `predict` on photos of any size cuts alike.
+    The radii and depths are given for the dataset's images (shorter side `HEIGHT`); other
+    images scale them (x5 on a 240x320 image), so that `predict` on photos of any size cuts
+    alike.
     name: label in metric keys.
     max_side: longest image side GrabCut runs at; larger images are cut shrunk to it and their
         masks resized back (None: always at full size).
@@ -95,17 +106,19 @@ class GrabCutSegmenter(Segmenter):
         iterations: int = 5,
         point_radius: int = 3,
         object_point_radius: int = 1,
+        rim_depth: float = 0.0,
+        object_rim_depth: float = 3.5,
         prior_radius: int = 7,
         name: str = "grabcut",
         edge_radius: int = 2,
         max_side: int | None = 512,
     ) -> None:
-        radii = (point_radius, object_point_radius, prior_radius, edge_radius)
-        if iterations < 1 or min(radii) < 0:
+        radii = (point_radius, object_point_radius, rim_depth, object_rim_depth)
+        if iterations < 1 or min(*radii, prior_radius, edge_radius) < 0:
             raise ConfigError(
-                "iterations must be >= 1 and radii >= 0, got "
-                f"{iterations=}, {point_radius=}, {object_point_radius=}, {prior_radius=}, "
-                f"{edge_radius=}"
+                "iterations must be >= 1 and radii and depths >= 0, got "
+                f"{iterations=}, {point_radius=}, {object_point_radius=}, {rim_depth=}, "
+                f"{object_rim_depth=}, {prior_radius=}, {edge_radius=}"
             )
         if max_side is not None and max_side < HEIGHT:
             raise ConfigError(f"max_side must be at least {HEIGHT} or null, got {max_side}")
@@ -113,14 +126,18 @@ class GrabCutSegmenter(Segmenter):
         self.iterations = iterations
         self.point_radius = point_radius
         self.object_point_radius = object_point_radius
+        self.rim_depth = rim_depth
+        self.object_rim_depth = object_rim_depth
         self.prior_radius = prior_radius
         self.name = name
         self.edge_radius = edge_radius
 
     def for_class_maps(self) -> GrabCutSegmenter:
-        """A copy whose point discs have `object_point_radius`."""
+        """A copy whose point discs have `object_point_radius` and whose rim re-cut reaches
+        `object_rim_depth`."""
         objects = copy.copy(self)
         objects.point_radius = self.object_point_radius
+        objects.rim_depth = self.object_rim_depth
         return objects
 
     def embed(self, images: Tensor) -> GrabCutState:
@@ -185,6 +202,10 @@ class GrabCutSegmenter(Segmenter):
             mask, score = self._cut(image, init)
             if score > best_score:
                 best, best_score = mask, score
+        if self.rim_depth and best_score > 0:
+            rim, rim_score = self._cut(image, _rim_labels(best, self.rim_depth * scale))
+            if rim_score > 0 and rim.sum() >= _MIN_SAMPLES:  # else it could not cut
+                best, best_score = rim, rim_score
         if edge_radius and best_score > 0:
             best = refine_edges(image, best, edge_radius)
             best_score = boundary_step(image, best)
@@ -233,6 +254,14 @@ class GrabCutSegmenter(Segmenter):
         )
         result = np.isin(mask, _FOREGROUND_CLASSES)
         return result, boundary_step(image, result)
+
+
+def _rim_labels(mask: np.ndarray, depth: float) -> np.ndarray:
+    """GrabCut labels for a re-cut of `mask` from its rim: probable foreground where a pixel of
+    the mask lies within `depth` of a pixel outside it (the image's edge counting as outside),
+    probable background everywhere else."""
+    inside = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    return np.where(mask & (inside <= depth), cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
 
 
 def _scaled(prompts: Prompts, scale: float, size: tuple[int, int]) -> Prompts:

@@ -35,6 +35,21 @@ def _scene(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return image.round().to(torch.uint8), mask
 
 
+def _ring_scene(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A flat-coloured ring (outer radius 10, hole radius 5, alpha-blended) over a smooth random
+    background: image, mask (the ring without its hole)."""
+    image, disc = _scene(0.0, seed)  # the background alone, and where the scene's disc would be
+    rng = np.random.default_rng(seed)
+    ys, xs = torch.meshgrid(torch.arange(HEIGHT), torch.arange(WIDTH), indexing="ij")
+    cy, cx = torch.nonzero(disc).float().mean(0).tolist()
+    distance = ((xs - cx) ** 2 + (ys - cy) ** 2).sqrt()
+    mask = (distance <= 10) & (distance > 5)
+    colour = torch.from_numpy(rng.integers(0, 256, 3).astype(np.float32))[:, None]
+    image = image.float()
+    image[:, mask] = alpha * colour + (1 - alpha) * image[:, mask]
+    return image.round().to(torch.uint8), mask
+
+
 def _scenes(alpha: float, seeds, scene=_scene) -> tuple[torch.Tensor, torch.Tensor]:
     images, masks = zip(*[scene(alpha, seed) for seed in seeds], strict=True)
     return torch.stack(images), torch.stack(masks)
@@ -202,6 +217,8 @@ def test_invalid_arguments_and_inputs() -> None:
         GrabCutSegmenter(edge_radius=-1)
     with pytest.raises(ValueError, match="object_point_radius=-1"):
         GrabCutSegmenter(object_point_radius=-1)
+    with pytest.raises(ValueError, match="object_rim_depth=-0.5"):
+        GrabCutSegmenter(object_rim_depth=-0.5)
     segmenter = GrabCutSegmenter()
     with pytest.raises(ValueError, match="uint8"):
         segmenter.embed(torch.zeros(1, 3, 8, 8))
@@ -295,3 +312,33 @@ def test_class_maps_cut_with_the_object_seed_so_a_prompt_by_the_rim_takes_no_bac
     assert _iou(objects_cut, masks).min() >= 0.99
     assert (objects_cut & ~masks).sum() < (default_cut & ~masks).sum()
     assert _iou(objects_cut, masks).mean() > _iou(default_cut, masks).mean()
+
+
+def test_class_maps_recut_a_ring_prompted_in_its_hole_from_its_rim() -> None:
+    """A prompt at a ring's centre, in its hole, as per-object prompts often land: the seed is
+    definite foreground, so a cut without the rim re-cut fills the hole; the class-map path's
+    re-cut (`object_rim_depth`) gives the hole back to the background."""
+    images, masks = _scenes(1.0, range(8), _ring_scene)
+    centres = torch.stack([_xy(disc).float().mean(0) for disc in masks])
+    prompts = foreground_points(centres)
+    objects = GrabCutSegmenter().for_class_maps()
+    no_recut = GrabCutSegmenter(object_rim_depth=0).for_class_maps()
+    cut, _ = objects.predict(objects.embed(images), prompts)
+    filled, _ = no_recut.predict(no_recut.embed(images), prompts)
+    holes = ndimage.binary_fill_holes(masks.numpy(), structure=np.ones((1, 3, 3))) & ~masks.numpy()
+    assert _iou(cut, masks).mean() >= 0.9
+    assert filled[torch.from_numpy(holes)].float().mean() > 0.9  # without it: the hole is kept
+    assert cut[torch.from_numpy(holes)].float().mean() < 0.1
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.6])
+def test_the_rim_recut_keeps_solid_discs_whole(alpha: float) -> None:
+    """A solid (or translucent) disc has no inside that looks like the outside: the re-cut from
+    its rim keeps it whole, as the single-object cut does."""
+    images, masks = _scenes(alpha, range(8))
+    prompts = _centroid_prompts(masks)
+    objects = GrabCutSegmenter().for_class_maps()
+    assert objects.rim_depth == GrabCutSegmenter().object_rim_depth > 0
+    assert GrabCutSegmenter().rim_depth == 0
+    cut, _ = objects.predict(objects.embed(images), prompts)
+    assert _iou(cut, masks).min() >= 0.9
