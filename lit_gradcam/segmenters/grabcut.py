@@ -13,15 +13,14 @@ image is also cut a second time with a probable-foreground disc of `prior_radius
 foreground point, and the mask whose boundary has the stronger colour step is kept: a cut along
 the object's edge crosses a strong step everywhere, a cut through its inside or the background
 does not. A foreground seed is definite, so a seed that landed in a ring's hole or a crescent's
-concavity keeps that background in both cuts, and GrabCut fills the outline around it. So the
-winner can be cut once more from its rim (`rim_depth`), with no definite seed: its pixels near
-its border start as probable foreground and all others as probable background, so that the
-foreground's colour model is learned from the rim, and a region inside that looks like the
-outside (the hole) goes back to background. The winner's edge pixels are then re-decided by
-their coverage (`refine_edges`):
-a graph cut puts a partly covered pixel wholly on one side, and on a small anti-aliased shape
-that one ring of pixels costs several points of IoU. The boundary step of the final mask, scaled
-to [0, 1], is the returned score.
+concavity keeps that background in both cuts, and GrabCut fills the outline around it. The
+winner can therefore be cut once more from its rim (`rim_depth`), with no definite seed: its
+pixels near its border start as probable foreground and all others as probable background, so
+that the foreground's colour model is learned from the rim, and a region inside that looks like
+the outside (the hole) goes back to background. The winner's edge pixels are then re-decided by
+their coverage (`refine_edges`): a graph cut puts a partly covered pixel wholly on one side, and
+on a small anti-aliased shape that one ring of pixels costs several points of IoU. The boundary
+step of the final mask, scaled to [0, 1], is the returned score.
 
 GrabCut's time grows with the pixel count, so an image whose longer side exceeds `max_side` (a
 phone photo in `predict`) is cut at that side, with its prompts scaled alike, and the mask is
