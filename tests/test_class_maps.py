@@ -176,8 +176,8 @@ def test_a_batch_gets_one_class_map_per_image_from_every_found_class() -> None:
 
 
 def test_class_maps_cut_with_each_segmenter_as_set_up_for_objects() -> None:
-    """`run_class_maps` cuts with `for_class_maps()` (GrabCut's smaller seed) for every
-    strategy, the oracles too: the segmenter as configured raises if it is asked to cut."""
+    """`run_class_maps` cuts with `for_class_maps()` (GrabCut's object seed and rim re-cut) for
+    every strategy, the oracles too: the segmenter as configured raises if it is asked to cut."""
     _, gt, output = _class_maps(
         lambda logits: torch.ones_like(logits, dtype=torch.bool),
         segmenter=RegionOnceSetUpForObjects(),

@@ -112,8 +112,8 @@ class GrabCutSegmenter(Segmenter):
         edge_radius: int = 2,
         max_side: int | None = 512,
     ) -> None:
-        radii = (point_radius, object_point_radius, rim_depth, object_rim_depth)
-        if iterations < 1 or min(*radii, prior_radius, edge_radius) < 0:
+        radii = (point_radius, object_point_radius, prior_radius, edge_radius)
+        if iterations < 1 or min(*radii, rim_depth, object_rim_depth) < 0:
             raise ConfigError(
                 "iterations must be >= 1 and radii and depths >= 0, got "
                 f"{iterations=}, {point_radius=}, {object_point_radius=}, {rim_depth=}, "
