@@ -22,6 +22,12 @@ their coverage (`refine_edges`): a graph cut puts a partly covered pixel wholly 
 on a small anti-aliased shape that one ring of pixels costs several points of IoU. The boundary
 step of the final mask, scaled to [0, 1], is the returned score.
 
+A cut can also take the background: from a small seed, or a prior disc over several objects, the
+colour models mix object and background, and GrabCut may return the complement of the objects,
+whose boundary steps are the objects' own. A cut that holds more than half of the image's border,
+which starts as background, is therefore never kept (`covers_border`); when every cut does, the
+seeds are the mask, with score 0.
+
 GrabCut's time grows with the pixel count, so an image whose longer side exceeds `max_side` (a
 phone photo in `predict`) is cut at that side, with its prompts scaled alike, and the mask is
 resized back to the image's own size.
@@ -199,12 +205,14 @@ class GrabCutSegmenter(Segmenter):
                 image.shape[:2], foreground, background, box, prior, point_radius
             )
             mask, score = self._cut(image, init)
-            if score > best_score:
+            if score > best_score and not covers_border(mask):
                 best, best_score = mask, score
+        if best is None:  # every cut took the background: the seeds are all that is known
+            best, best_score = init == cv2.GC_FGD, 0.0
         if self.rim_depth and best_score > 0:
             rim, rim_score = self._cut(image, _rim_labels(best, self.rim_depth * scale))
-            if rim_score > 0 and rim.sum() >= _MIN_SAMPLES:  # else it could not cut
-                best, best_score = rim, rim_score
+            if rim_score > 0 and rim.sum() >= _MIN_SAMPLES and not covers_border(rim):
+                best, best_score = rim, rim_score  # else it could not cut, or took the background
         if edge_radius and best_score > 0:
             best = refine_edges(image, best, edge_radius)
             best_score = boundary_step(image, best)
@@ -253,6 +261,15 @@ class GrabCutSegmenter(Segmenter):
         )
         result = np.isin(mask, _FOREGROUND_CLASSES)
         return result, boundary_step(image, result)
+
+
+def covers_border(mask: np.ndarray) -> bool:
+    """Whether `mask` holds more than half of the image's border pixels: the background, which
+    the border starts as, rather than an object. A cut whose colour models mix the object with
+    the background (a small seed, a prior disc over several objects) can return the complement
+    of the objects, and the boundary step cannot tell a mask from its complement."""
+    border = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+    return bool(border.mean() > 0.5)
 
 
 def _rim_labels(mask: np.ndarray, depth: float) -> np.ndarray:

@@ -14,7 +14,13 @@ from lit_gradcam.imaging import denormalize_to_uint8
 from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.base import foreground_points
 from lit_gradcam.prompts.geometry import snap_to_mask, weighted_centroid
-from lit_gradcam.segmenters.grabcut import GrabCutSegmenter, boundary_step, refine_edges
+from lit_gradcam.segmenters import grabcut
+from lit_gradcam.segmenters.grabcut import (
+    GrabCutSegmenter,
+    boundary_step,
+    covers_border,
+    refine_edges,
+)
 
 HEIGHT, WIDTH = 48, 64
 
@@ -48,6 +54,27 @@ def _ring_scene(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     image = image.float()
     image[:, mask] = alpha * colour + (1 - alpha) * image[:, mask]
     return image.round().to(torch.uint8), mask
+
+
+def _two_tone_scene(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A thin crescent beside a disc, both flat-coloured, on the wavy edge between two noisy
+    background colours (as a photo's regions are): image, the crescent's mask. A prior disc
+    around a prompt on the crescent takes in both background colours."""
+    rng = np.random.default_rng(seed)
+    ys, xs = torch.meshgrid(torch.arange(HEIGHT), torch.arange(WIDTH), indexing="ij")
+    cx, cy, r = rng.uniform(20, WIDTH - 28), rng.uniform(15, HEIGHT - 15), rng.uniform(6, 9)
+    above, below = (
+        torch.from_numpy(rng.integers(0, 256, 3).astype(np.float32))[:, None, None]
+        for _ in range(2)
+    )
+    noise = torch.from_numpy(rng.normal(0, 6, (3, HEIGHT, WIDTH)).astype(np.float32))
+    image = torch.where((ys < cy + 2 * torch.sin(xs / 7.0))[None], above, below) + noise
+    disc = (xs - cx) ** 2 + (ys - cy) ** 2 <= r**2
+    crescent = disc & ((xs - cx - 0.6 * r) ** 2 + (ys - cy) ** 2 > (0.8 * r) ** 2)
+    beside = (xs - cx - 1.6 * r) ** 2 + (ys - cy) ** 2 <= (0.8 * r) ** 2
+    for mask in (crescent, beside):
+        image[:, mask] = torch.from_numpy(rng.integers(0, 256, 3).astype(np.float32))[:, None]
+    return image.clamp(0, 255).round().to(torch.uint8), crescent
 
 
 def _scenes(alpha: float, seeds, scene=_scene) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,3 +369,30 @@ def test_the_rim_recut_keeps_solid_discs_whole(alpha: float) -> None:
     assert GrabCutSegmenter().rim_depth == 0
     cut, _ = objects.predict(objects.embed(images), prompts)
     assert _iou(cut, masks).min() >= 0.9
+
+
+def test_covers_border() -> None:
+    disc = _scene(1.0, 0)[1].numpy()
+    side = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    side[-5:] = True  # an object along the whole bottom edge: a third of the border
+    assert not covers_border(disc) and covers_border(~disc)
+    assert not covers_border(side) and covers_border(~side)
+
+
+@pytest.mark.parametrize("seed", [30, 37])
+def test_a_cut_that_takes_the_background_is_never_kept(seed: int, monkeypatch) -> None:
+    """Prompts on a crescent between two background colours: for some of them GrabCut's cut
+    takes the background (the complement of the objects) and wins on its boundary step, which
+    is the objects' own; the segmenter keeps an object mask instead."""
+    image, crescent = _two_tone_scene(seed)
+    points = _xy(crescent).float()
+    segmenter = GrabCutSegmenter().for_class_maps()
+    state = segmenter.select(segmenter.embed(image[None]), torch.zeros(len(points)).long())
+    prompts = foreground_points(points)
+    masks, _ = segmenter.predict(state, prompts)
+    monkeypatch.setattr(grabcut, "covers_border", lambda mask: False)
+    unguarded, _ = segmenter.predict(state, prompts)
+    took_background = torch.tensor([covers_border(mask) for mask in unguarded.numpy()])
+    assert took_background.sum() >= 10
+    assert not any(covers_border(mask) for mask in masks.numpy())
+    assert _iou(masks[took_background], crescent[None]).mean() >= 0.6
