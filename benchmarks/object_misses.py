@@ -184,7 +184,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-root", required=True, help="a folder with classes.txt")
     parser.add_argument("--checkpoint", required=True, help="the classifier fitted on it")
     parser.add_argument(
-        "--point-radius", type=int, nargs="+", default=[3], help="GrabCut's object_point_radius"
+        "--point-radius",
+        type=int,
+        nargs="+",
+        default=[GrabCutSegmenter().object_point_radius],
+        help="GrabCut's object_point_radius",
     )
     parser.add_argument(
         "--rim-depth",
