@@ -208,7 +208,7 @@ class GrabCutSegmenter(Segmenter):
             if score > best_score and not covers_border(mask):
                 best, best_score = mask, score
         if best is None:  # every cut took the background: the seeds are all that is known
-            best, best_score = init == cv2.GC_FGD, 0.0
+            best, best_score = init == cv2.GC_FGD, 0.0  # every init draws the same seeds
         if self.rim_depth and best_score > 0:
             rim, rim_score = self._cut(image, _rim_labels(best, self.rim_depth * scale))
             if rim_score > 0 and rim.sum() >= _MIN_SAMPLES and not covers_border(rim):
