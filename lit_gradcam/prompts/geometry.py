@@ -89,13 +89,17 @@ def nms_peaks(
 
 
 def weighted_centroid(weights: Tensor) -> Tensor:
-    """(B, 2) centre of mass of non-negative weights (B, H, W); the image centre where all are 0."""
+    """(B, 2) centre of mass of non-negative weights (B, H, W); the image centre where all are 0.
+
+    Clamped into the image: the mass of an edge column or row can round a hair past it, which
+    `Prompts.validate` would refuse."""
     batch, height, width = weights.shape
     xs, ys = pixel_grid(height, width, weights.device)
     total = weights.sum((1, 2))
     safe = total.clamp_min(torch.finfo(weights.dtype).tiny)
     centroid = torch.stack([(weights * xs).sum((1, 2)), (weights * ys).sum((1, 2))], -1)
-    centroid = centroid / safe[:, None]
+    limit = centroid.new_tensor([width - 1, height - 1])
+    centroid = (centroid / safe[:, None]).clamp(min=0).minimum(limit)
     centre = image_centre(batch, height, width, weights.device)
     return torch.where((total > 0)[:, None], centroid, centre)
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from lit_gradcam.prompt_types import Prompts
 from lit_gradcam.prompts.geometry import (
     connected_components,
     image_centre,
@@ -49,6 +50,17 @@ def test_weighted_centroid_and_zero_fallback() -> None:
     weights[0, 1, 1] = 1.0
     weights[0, 1, 5] = 3.0
     assert weighted_centroid(weights).tolist() == [[4.0, 1.0], [4.0, 3.0]]
+
+
+def test_weighted_centroid_of_an_edge_column_or_row_stays_in_the_image() -> None:
+    # weights on the last column (row) only: their float32 centre of mass rounds past it
+    generator = torch.Generator().manual_seed(4)
+    column = torch.zeros(1, 48, 64)
+    column[0, :, 63] = torch.rand(48, generator=generator)
+    row = column.transpose(1, 2).contiguous()
+    (x, _), (_, y) = weighted_centroid(column)[0].tolist(), weighted_centroid(row)[0].tolist()
+    assert 62.99 < x <= 63 and 62.99 < y <= 63
+    Prompts(weighted_centroid(column)[:, None], torch.ones(1, 1, dtype=torch.long)).validate(48, 64)
 
 
 def test_snap_to_mask_keeps_inside_points_and_moves_outside_ones() -> None:
