@@ -125,6 +125,34 @@ def class_map_sweep() -> str:
     return table + f"\n\n`{record['command']}` ({record['images']} images)."
 
 
+#: The class-map CAM comparison (`configs/sweep_class_map_cam.yaml`) on validation splits, by
+#: file stem under `results/sweep_class_map_cam/`, with the folder each scored.
+CAM_SWEEP_RUNS = (
+    ("own20000_multi_object_val", "own generator"),
+    ("foreign_scenes3500_val", "foreign generator"),
+    ("foreign_scenes_seed7_val", "foreign generator, seed 7 (a check only)"),
+)
+
+
+def class_map_cam_sweep() -> str:
+    """Grad-CAM against LayerCAM for the class-map prompts, per validation folder."""
+    columns = [*CLASS_MAP_COLUMNS, "GT-point oracle mIoU", "mIoU / oracle"]
+    lines = ["| folder | strategy | " + " | ".join(columns) + " |", "|---|---|" + "---|" * 6]
+    commands = []
+    for stem, label in CAM_SWEEP_RUNS:
+        record = load_result(f"sweep_class_map_cam/{stem}.json")
+        rows = record["results"]["rows"]
+        oracle = next(r for r in rows if r["strategy"] == CLASS_MAP_ORACLE)["miou"]
+        for row in rows:
+            if row["uses_ground_truth"]:
+                continue
+            values = [fmt(row[c]) for c in CLASS_MAP_COLUMNS]
+            values += [fmt(oracle), fmt(row["miou"] / oracle)]
+            lines.append(f"| {label} | {row['strategy']} | " + " | ".join(values) + " |")
+        commands.append(f"`{record['command']}` ({record['machine']}, {record['images']} images)")
+    return "\n".join(lines) + "\n\nReproduce: " + "; ".join(commands) + "."
+
+
 def class_map_table(stem: str) -> Callable[[], str]:
     """Every (segmenter, strategy) row of a class-map recipe's test with GrabCut and sam_tiny:
     mIoU, object prompts, per-class IoU."""

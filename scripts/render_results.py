@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import result_tables
 from class_map_tables import (
+    class_map_cam_sweep,
     class_map_recipes,
     class_map_sweep,
     class_map_table,
@@ -402,6 +403,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "fresh-head-steps": fresh_head_steps,
     "decision-views-val": decision_views,
     "class-map-sweep-val": class_map_sweep,
+    "class-map-cam-val": class_map_cam_sweep,
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
     "object-misses-val": object_misses,

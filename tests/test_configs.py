@@ -196,6 +196,11 @@ LAYERED = {
     "from_scratch.yaml": ("quickstart.yaml", "from_scratch.yaml"),
     "multi_object.yaml": ("quickstart.yaml", "multi_object.yaml"),
     "sweep_objects.yaml": ("quickstart.yaml", "multi_object.yaml", "sweep_objects.yaml"),
+    "sweep_class_map_cam.yaml": (
+        "quickstart.yaml",
+        "multi_object.yaml",
+        "sweep_class_map_cam.yaml",
+    ),
     "with_sam_tiny.yaml": ("quickstart.yaml", "with_sam_tiny.yaml"),
     "with_sam2.yaml": ("quickstart.yaml", "with_sam2.yaml"),
     "sweep.yaml": ("quickstart.yaml", "sweep.yaml"),

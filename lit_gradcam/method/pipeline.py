@@ -42,10 +42,13 @@ from lit_gradcam.segmenters.grabcut import GrabCutSegmenter
 #: Chosen on the validation split with `configs/sweep.yaml`; the numbers live in its results.
 DEFAULT_CAM = CamSpec(method="gradcam++", flip_average=True)
 
-#: The CAM the default class-map strategies read: plain Grad-CAM is more class-specific than
-#: Grad-CAM++ where one image holds several classes. Chosen on the generated multi-object
-#: validation split with `configs/sweep_objects.yaml` (`results/sweep_objects_val.json`).
-CLASS_MAP_CAM = CamSpec(method="gradcam", flip_average=True)
+#: The CAM the default class-map strategies read: LayerCAM weights each position by its own
+#: positive gradient, so a class's map stays on its objects, where Grad-CAM's one weight per
+#: channel can light the background beside them as well. Both are more class-specific than
+#: Grad-CAM++ where one image holds several classes (`configs/sweep_objects.yaml`); LayerCAM
+#: against Grad-CAM was chosen on the validation splits of both generators with
+#: `configs/sweep_class_map_cam.yaml` (`results/sweep_class_map_cam/`).
+CLASS_MAP_CAM = CamSpec(method="layercam", flip_average=True)
 
 #: The default point oracle's name: the ground-truth object's innermost point.
 GROUND_TRUTH_POINT = "GroundTruthPoint"
