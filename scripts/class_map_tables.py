@@ -137,7 +137,10 @@ CAM_SWEEP_RUNS = (
 def class_map_cam_sweep() -> str:
     """Grad-CAM against LayerCAM for the class-map prompts, per validation folder."""
     columns = [*CLASS_MAP_COLUMNS, "GT-point oracle mIoU", "mIoU / oracle"]
-    lines = ["| folder | strategy | " + " | ".join(columns) + " |", "|---|---|" + "---|" * 6]
+    lines = [
+        "| folder | strategy | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
     commands = []
     for stem, label in CAM_SWEEP_RUNS:
         record = load_result(f"sweep_class_map_cam/{stem}.json")
