@@ -125,35 +125,43 @@ def class_map_sweep() -> str:
     return table + f"\n\n`{record['command']}` ({record['images']} images)."
 
 
-#: The class-map CAM comparison (`configs/sweep_class_map_cam.yaml`) on validation splits, by
-#: file stem under `results/sweep_class_map_cam/`, with the folder each scored.
-CAM_SWEEP_RUNS = (
+#: The validation folders that the class-map sweeps (`configs/sweep_class_map_cam.yaml`,
+#: `configs/sweep_object_split.yaml`) score, by file stem under each sweep's results folder, with
+#: the folder each scored.
+SWEEP_RUNS = (
     ("own20000_multi_object_val", "own generator"),
     ("foreign_scenes3500_val", "foreign generator"),
     ("foreign_scenes_seed7_val", "foreign generator, seed 7 (a check only)"),
 )
 
 
-def class_map_cam_sweep() -> str:
-    """Grad-CAM against LayerCAM for the class-map prompts, per validation folder."""
-    columns = [*CLASS_MAP_COLUMNS, "GT-point oracle mIoU", "mIoU / oracle"]
-    lines = [
-        "| folder | strategy | " + " | ".join(columns) + " |",
-        "|---|---|" + "---|" * len(columns),
-    ]
-    commands = []
-    for stem, label in CAM_SWEEP_RUNS:
-        record = load_result(f"sweep_class_map_cam/{stem}.json")
-        rows = record["results"]["rows"]
-        oracle = next(r for r in rows if r["strategy"] == CLASS_MAP_ORACLE)["miou"]
-        for row in rows:
-            if row["uses_ground_truth"]:
-                continue
-            values = [fmt(row[c]) for c in CLASS_MAP_COLUMNS]
-            values += [fmt(oracle), fmt(row["miou"] / oracle)]
-            lines.append(f"| {label} | {row['strategy']} | " + " | ".join(values) + " |")
-        commands.append(f"`{record['command']}` ({record['machine']}, {record['images']} images)")
-    return "\n".join(lines) + "\n\nReproduce: " + "; ".join(commands) + "."
+def validation_sweep(folder: str) -> Callable[[], str]:
+    """The class-map sweep under `results/{folder}/`: each no-click row per validation folder
+    (`SWEEP_RUNS`), with the folder's GT-point oracle and the ratio to it."""
+
+    def render() -> str:
+        columns = [*CLASS_MAP_COLUMNS, "GT-point oracle mIoU", "mIoU / oracle"]
+        lines = [
+            "| folder | strategy | " + " | ".join(columns) + " |",
+            "|---|---|" + "---|" * len(columns),
+        ]
+        commands = []
+        for stem, label in SWEEP_RUNS:
+            record = load_result(f"{folder}/{stem}.json")
+            rows = record["results"]["rows"]
+            oracle = next(r for r in rows if r["strategy"] == CLASS_MAP_ORACLE)["miou"]
+            for row in rows:
+                if row["uses_ground_truth"]:
+                    continue
+                values = [fmt(row[c]) for c in CLASS_MAP_COLUMNS]
+                values += [fmt(oracle), fmt(row["miou"] / oracle)]
+                lines.append(f"| {label} | {row['strategy']} | " + " | ".join(values) + " |")
+            commands.append(
+                f"`{record['command']}` ({record['machine']}, {record['images']} images)"
+            )
+        return "\n".join(lines) + "\n\nReproduce: " + "; ".join(commands) + "."
+
+    return render
 
 
 def class_map_table(stem: str) -> Callable[[], str]:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import result_tables
 from class_map_tables import (
-    class_map_cam_sweep,
     class_map_recipes,
     class_map_sweep,
     class_map_table,
@@ -28,6 +27,7 @@ from class_map_tables import (
     grabcut_point_radius_no_click,
     object_misses,
     object_misses_rim_depth,
+    validation_sweep,
 )
 from click_tables import clicks_per_strategy, clicks_summary
 from result_tables import (
@@ -403,7 +403,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "fresh-head-steps": fresh_head_steps,
     "decision-views-val": decision_views,
     "class-map-sweep-val": class_map_sweep,
-    "class-map-cam-val": class_map_cam_sweep,
+    "class-map-cam-val": validation_sweep("sweep_class_map_cam"),
+    "object-split-val": validation_sweep("sweep_object_split"),
     "class-map-test": class_map_table("own20000_multi_object"),
     "class-map-foreign-test": class_map_table("foreign_scenes3500"),
     "object-misses-val": object_misses,

@@ -9,9 +9,11 @@ import torch
 import torchvision
 from scipy import ndimage
 
+from lit_gradcam.errors import ConfigError
 from lit_gradcam.method.objects import ClassMapOutput, merge_class_maps, per_image_points
 from lit_gradcam.method.pipeline import BatchPipeline
 from lit_gradcam.prompt_types import FOREGROUND, PAD_LABEL, Prompts
+from lit_gradcam.prompts.geometry import connected_components, split_at_peaks
 from lit_gradcam.prompts.objects import GroundTruthObjects, PerObject, innermost_points
 from lit_gradcam.prompts.strategies import WeightedCentroid
 from lit_gradcam.segmenters.base import Segmenter
@@ -117,6 +119,46 @@ def test_per_object_prompts_every_hot_component_and_unites_the_masks() -> None:
     assert single.masks.sum() == 100  # one point: one object
     _, heaviest, _ = strategy.segment(heat, segmenter, state)  # single-object data
     assert heaviest[0, 5:15, 5:15].all() and heaviest.sum() == 100
+
+
+def _touching_blobs(gap: float) -> torch.Tensor:
+    """(1, 40, 60) one class's heat: two equal blobs `gap` px apart on a row, joined above half
+    the maximum when near (one component at `PerObject`'s threshold)."""
+    ys, xs = torch.meshgrid(torch.arange(40.0), torch.arange(60.0), indexing="ij")
+    heat = sum(
+        torch.exp(-((xs - x) ** 2 + (ys - 20) ** 2) / 60) for x in (30 - gap / 2, 30 + gap / 2)
+    )
+    return (heat / heat.max())[None]
+
+
+def test_split_at_peaks_gives_each_pixel_its_nearest_peak_of_the_component() -> None:
+    heat = _touching_blobs(14)
+    region = heat[0] >= 0.5 * heat.max()
+    labels = connected_components(region[None])
+    assert len(labels.unique()) == 2  # background and one component
+    split = split_at_peaks(labels, heat, 4, heat.flatten(1).amax(1) * 0.5)[0].numpy()
+    # independent oracle: scipy's local maxima, then each pixel to the nearest (Euclidean)
+    hot = heat[0].numpy()
+    peaks = np.argwhere((ndimage.maximum_filter(hot, size=9) == hot) & region.numpy())
+    assert len(peaks) == 2
+    ys, xs = np.nonzero(region.numpy())
+    nearest = np.argmin([(ys - py) ** 2 + (xs - px) ** 2 for py, px in peaks], axis=0)
+    expected = np.full(hot.shape, -1)
+    expected[ys, xs] = peaks[nearest, 0] * 60 + peaks[nearest, 1]
+    assert np.array_equal(split, expected)
+
+
+def test_per_object_splits_a_component_with_two_peaks_and_keeps_one_object_whole() -> None:
+    apart, near = _touching_blobs(14), _touching_blobs(6)
+    for heat, separation, objects in ((apart, 6, 2), (apart, 0, 1), (near, 6, 1)):
+        _, valid = PerObject(separation=separation).objects(heat)
+        assert valid.sum() == objects, (separation, objects)
+    # the separation is in px of a 48-px-high image: twice the size, twice the distance
+    big = torch.nn.functional.interpolate(apart[None], scale_factor=2, mode="bilinear")[0]
+    assert PerObject(separation=6).objects(big)[1].sum() == 2
+    assert PerObject(separation=16).objects(apart)[1].sum() == 1
+    with pytest.raises(ConfigError, match="separation"):
+        PerObject(separation=-1)
 
 
 def test_ground_truth_objects_prompt_each_object_at_its_innermost_pixel() -> None:

@@ -201,6 +201,11 @@ LAYERED = {
         "multi_object.yaml",
         "sweep_class_map_cam.yaml",
     ),
+    "sweep_object_split.yaml": (
+        "quickstart.yaml",
+        "multi_object.yaml",
+        "sweep_object_split.yaml",
+    ),
     "with_sam_tiny.yaml": ("quickstart.yaml", "with_sam_tiny.yaml"),
     "with_sam2.yaml": ("quickstart.yaml", "with_sam2.yaml"),
     "sweep.yaml": ("quickstart.yaml", "sweep.yaml"),

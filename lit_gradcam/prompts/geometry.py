@@ -161,6 +161,41 @@ def component_masses(labels: Tensor, weights: Tensor) -> Tensor:
     return sums[:, :n]
 
 
+def split_at_peaks(
+    labels: Tensor, heatmaps: Tensor, separation: float, min_value: Tensor
+) -> Tensor:
+    """`connected_components` labels (B, H, W) with each component split among its peaks.
+
+    A peak is a pixel of a component whose heat is at least `min_value` (B,) and the highest
+    within `separation` px (a square window; on a plateau, the first such pixel in raster
+    order). Each pixel of a component with several peaks takes the label of its nearest one
+    (ties: the first peak in raster order), the peak's raster index; other components keep
+    their labels. Two blobs of one class's heat that touch are two objects when each has its
+    own peak, while one object's heat stays whole: its peaks lie within `separation`.
+    """
+    batch, height, width = labels.shape
+    radius = max(1, int(separation))
+    window = 2 * radius + 1
+    inside = labels >= 0
+    heat = heatmaps.float().masked_fill(~inside, -torch.inf)
+    highest = F.max_pool2d(heat[:, None], window, 1, radius)[:, 0]
+    peaks = inside & (heat >= highest) & (heat >= min_value[:, None, None])
+    index = torch.arange(height * width, device=labels.device).view(1, height, width)
+    # a plateau's first pixel: the largest negated raster index among equal-heat peaks nearby
+    first = torch.where(peaks, -index, -height * width).float()
+    peaks &= F.max_pool2d(first[:, None], window, 1, radius)[:, 0] <= first
+    xs, ys = pixel_grid(height, width, labels.device)
+    split = labels.clone()
+    for b in peaks.flatten(1).any(1).nonzero()[:, 0].tolist():
+        row, column = peaks[b].nonzero(as_tuple=True)  # raster order: a tie goes to the first
+        owner = labels[b, row, column]
+        distance = (xs - column[:, None, None]) ** 2 + (ys - row[:, None, None]) ** 2
+        distance = distance.masked_fill(labels[b] != owner[:, None, None], torch.inf)
+        nearest, which = distance.min(0)
+        split[b] = torch.where(nearest.isfinite(), (row * width + column)[which], labels[b])
+    return split
+
+
 def ranked_components(labels: Tensor, weights: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """The k components of largest summed `weights` (ties: first in raster order).
 

@@ -1,7 +1,8 @@
 """Per-object strategies: several objects of one class in one heatmap, a segmenter call each.
 
 A class's CAM lights every object of that class, so each hot connected component is read as an
-object (S2C prompts SAM at every CAM peak of a class the same way). `PerObject` hands each
+object, and a component with several distant peaks as several (S2C prompts SAM at every CAM peak
+of a class the same way). `PerObject` hands each
 component's heat to a single-object strategy and unites the masks; `GroundTruthObjects` is the
 oracle: each connected component of the class's ground truth, prompted where an interactive
 segmentation benchmark places its first click (the pixel farthest from the object's border).
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.cam.spec import CamSpec
+from lit_gradcam.data.backgrounds import HEIGHT
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import FOREGROUND, Prompts
 from lit_gradcam.prompts.base import ObjectSegmentation, PromptStrategy, foreground_points
@@ -27,6 +29,7 @@ from lit_gradcam.prompts.geometry import (
     mask_boxes,
     ranked_components,
     relative_region,
+    split_at_peaks,
 )
 from lit_gradcam.segmenters.base import Segmenter
 
@@ -75,13 +78,22 @@ def no_objects(heatmaps: Tensor) -> ObjectSegmentation:
     )
 
 
+#: `PerObject`'s default peak separation, in px of a 48x64 image (chosen on validation splits of
+#: folders of several objects: docs/results.md).
+SEPARATION = 6.0
+
+
 class PerObject(PromptStrategy):
     """Each hot component of a heatmap is an object, segmented by `strategy` on its own heat.
 
     Components are the `connectivity`-connected pixels at or above `threshold` x the map's
-    maximum, ranked by summed heat; the `max_objects` heaviest whose own peak reaches
-    `min_peak` x the map's maximum are objects (the default chosen on the generated multi-object
-    validation split: a weaker blob is more often part of another object than an object).
+    maximum; a component holding several peaks (`split_at_peaks`: each the hottest pixel
+    within `separation` px, reaching `min_peak` x the map's maximum) is split among them, so
+    that touching objects of one class are several objects. They are ranked by summed heat; the
+    `max_objects` heaviest whose own peak reaches `min_peak` x the map's maximum are objects (the
+    default chosen on the generated multi-object validation split: a weaker blob is more often
+    part of another object than an object). `separation` is given for the dataset's images
+    (height `HEIGHT`) and scales with the heatmaps' height; 0 = no split.
     `strategy` (default `CamConsensus`) sees each object's heat alone (zero outside its
     component), so its candidates and its vote stay on that object; the masks of a heatmap's
     objects are united.
@@ -94,11 +106,15 @@ class PerObject(PromptStrategy):
         min_peak: float = 0.5,
         max_objects: int = 3,
         connectivity: int = 8,
+        separation: float = SEPARATION,
         name: str | None = None,
         cam: CamSpec | None = None,
     ) -> None:
         super().__init__(name=name, cam=cam)
         _check_objects(max_objects, connectivity)
+        if separation < 0:
+            raise ConfigError(f"separation must be >= 0, got {separation}")
+        self.separation = separation
         self.strategy = strategy or CamConsensus()
         self.threshold, self.min_peak = threshold, min_peak
         self.max_objects, self.connectivity = max_objects, connectivity
@@ -111,9 +127,12 @@ class PerObject(PromptStrategy):
         """Per heatmap, its objects' heat (P, M, H, W), heaviest first, and valid (P, M)."""
         region = relative_region(heatmaps, self.threshold)
         labels = connected_components(region, self.connectivity)
+        peak = heatmaps.flatten(1).amax(1)[:, None]
+        if self.separation:
+            separation = self.separation * heatmaps.shape[-2] / HEIGHT
+            labels = split_at_peaks(labels, heatmaps, separation, self.min_peak * peak[:, 0])
         components, valid = ranked_components(labels, heatmaps, self.max_objects)
         heat = heatmaps[:, None] * components
-        peak = heatmaps.flatten(1).amax(1)[:, None]
         valid = valid & (heat.flatten(2).amax(2) >= self.min_peak * peak)
         return heat, valid
 
