@@ -18,6 +18,14 @@ from PIL import Image
 from lit_gradcam.errors import ConfigError, UserError
 
 HEIGHT, WIDTH = 48, 64
+
+
+def dataset_scale(height: int, width: int) -> float:
+    """How many times an image of this size is the dataset's, by its shorter side: the factor
+    by which lengths in px given for the dataset's images (radii, distances) scale on it."""
+    return min(height, width) / HEIGHT
+
+
 #: The side CIFAR-10 images have; `natural` crops pass through it to get the same blur.
 CIFAR_SIDE = 32
 #: Colour natural photos bundled in skimage/data (no fetcher, no download).

@@ -2,10 +2,10 @@
 
 A class's CAM lights every object of that class, so each hot connected component is read as an
 object, and a component with several distant peaks as several (S2C prompts SAM at every CAM peak
-of a class the same way). `PerObject` hands each
-component's heat to a single-object strategy and unites the masks; `GroundTruthObjects` is the
-oracle: each connected component of the class's ground truth, prompted where an interactive
-segmentation benchmark places its first click (the pixel farthest from the object's border).
+of a class the same way). `PerObject` hands each component's heat to a single-object strategy
+and unites the masks; `GroundTruthObjects` is the oracle: each connected component of the
+class's ground truth, prompted where an interactive segmentation benchmark places its first
+click (the pixel farthest from the object's border).
 On single-object data both run on one object: the heaviest component.
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from lit_gradcam.cam.spec import CamSpec
-from lit_gradcam.data.backgrounds import HEIGHT
+from lit_gradcam.data.backgrounds import dataset_scale
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import FOREGROUND, Prompts
 from lit_gradcam.prompts.base import ObjectSegmentation, PromptStrategy, foreground_points
@@ -93,7 +93,8 @@ class PerObject(PromptStrategy):
     `max_objects` heaviest whose own peak reaches `min_peak` x the map's maximum are objects (the
     default chosen on the generated multi-object validation split: a weaker blob is more often
     part of another object than an object). `separation` is given for the dataset's images
-    (height `HEIGHT`) and scales with the heatmaps' height; 0 = no split.
+    (shorter side 48 px) and scales with the heatmaps' shorter side, as GrabCut's radii do;
+    0 = no split.
     `strategy` (default `CamConsensus`) sees each object's heat alone (zero outside its
     component), so its candidates and its vote stay on that object; the masks of a heatmap's
     objects are united.
@@ -129,7 +130,7 @@ class PerObject(PromptStrategy):
         labels = connected_components(region, self.connectivity)
         peak = heatmaps.flatten(1).amax(1)[:, None]
         if self.separation:
-            separation = self.separation * heatmaps.shape[-2] / HEIGHT
+            separation = self.separation * dataset_scale(*heatmaps.shape[-2:])
             labels = split_at_peaks(labels, heatmaps, separation, self.min_peak * peak[:, 0])
         components, valid = ranked_components(labels, heatmaps, self.max_objects)
         heat = heatmaps[:, None] * components

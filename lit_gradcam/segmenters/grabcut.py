@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lit_gradcam.data.backgrounds import HEIGHT
+from lit_gradcam.data.backgrounds import HEIGHT, dataset_scale
 from lit_gradcam.errors import ConfigError
 from lit_gradcam.prompt_types import BACKGROUND, FOREGROUND, Prompts
 from lit_gradcam.segmenters.base import Segmenter
@@ -193,7 +193,7 @@ class GrabCutSegmenter(Segmenter):
         box = None if prompts.boxes is None else prompts.boxes[0].round().long().tolist()
         foreground = [p for p, label in zip(points, labels, strict=True) if label == FOREGROUND]
         background = [p for p, label in zip(points, labels, strict=True) if label == BACKGROUND]
-        scale = min(image.shape[:2]) / HEIGHT
+        scale = dataset_scale(*image.shape[:2])
         point_radius = max(1, round(self.point_radius * scale)) if self.point_radius else 0
         priors = [0]
         if self.prior_radius > 0 and foreground:
